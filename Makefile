@@ -1,0 +1,28 @@
+# Thin wrapper over CMake: make, make test, make asan, make demo.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+
+.PHONY: all test asan fuzz demo clean
+
+all:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: all
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+asan:
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPDL_SANITIZE=ON -DPDL_NATIVE=ON
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS)
+
+fuzz:
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DPDL_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS)
+	cd build-fuzz && ctest --output-on-failure -R fuzz_
+
+demo: all
+	scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD) build-asan build-fuzz
