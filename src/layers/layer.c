@@ -1,23 +1,9 @@
-/* Shared layer plumbing: parameter declaration, layer errors, the type registry. */
+/* Shared layer plumbing: parameter declaration and layer errors. */
 #include "layers/layer.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-static const pdl_layer_ops *const all_layer_ops[] = {
-#define X(id, ops) &ops,
-#include "layers/layers.def"
-#undef X
-};
-
-const pdl_layer_ops *pdl_layer_ops_find(const char *type)
-{
-    for (size_t i = 0; i < sizeof all_layer_ops / sizeof all_layer_ops[0]; i++)
-        if (strcmp(all_layer_ops[i]->type, type) == 0)
-            return all_layer_ops[i];
-    return NULL;
-}
 
 pdl_status pdl_layer_error(const pdl_layer *l, pdl_status code, const char *fmt, ...)
 {

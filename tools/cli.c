@@ -1,0 +1,53 @@
+/* Argument helpers shared by the subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int cli_fail(const char *command, const char *what)
+{
+    fprintf(stderr, "pdl %s: %s: %s\n", command, what, pdl_last_error());
+    return 1;
+}
+
+bool cli_parse_int(const char *command, const char *flag, const char *text, int64_t min,
+                   int64_t max, int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (errno || end == text || *end != '\0' || value < min || value > max) {
+        fprintf(stderr, "pdl %s: %s: expected an integer in [%lld, %lld], got '%s'\n", command,
+                flag, (long long)min, (long long)max, text);
+        return false;
+    }
+    *out = value;
+    return true;
+}
+
+bool cli_parse_float(const char *command, const char *flag, const char *text, double min,
+                     double max, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (errno || end == text || *end != '\0' || !isfinite(value) || value < min || value > max) {
+        fprintf(stderr, "pdl %s: %s: expected a number in [%g, %g], got '%s'\n", command, flag,
+                min, max, text);
+        return false;
+    }
+    *out = value;
+    return true;
+}
+
+const char *cli_value(const char *command, int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "pdl %s: %s needs a value\n", command, argv[*i]);
+        return NULL;
+    }
+    *i += 1;
+    return argv[*i];
+}
