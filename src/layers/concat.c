@@ -1,0 +1,96 @@
+/* Concatenation of 1..8 inputs along dim 1 (channels); every other dim must match. Owns the
+ * shape checks and the copies; it has no options. */
+#include "layers/layer.h"
+
+#include <string.h>
+
+static pdl_status concat_init(pdl_layer *l, pdl_cfg_section *sec)
+{
+    (void)l, (void)sec;
+    return PDL_OK;
+}
+
+/* Values per sample and channel: the product of dims 2.. */
+static int64_t inner_of(const pdl_shape *s)
+{
+    int64_t inner = 1;
+    for (int i = 2; i < s->ndim; i++)
+        inner *= s->dim[i];
+    return inner;
+}
+
+static pdl_status concat_reshape(pdl_layer *l)
+{
+    const pdl_shape *first = &l->in_shape[0]; // (N, C0, H, W)
+    char want[64], got[64];
+    if (first->ndim < 2)
+        return pdl_layer_error(l, PDL_ERR_SHAPE, "input 0 %s needs at least 2 dims (N, C, ...)",
+                               pdl_shape_format(first, got, sizeof got));
+    l->out_shape = *first;
+    for (int i = 1; i < l->n_inputs; i++) {
+        const pdl_shape *s = &l->in_shape[i]; // (N, Ci, H, W)
+        bool fits = s->ndim == first->ndim;
+        for (int d = 0; fits && d < s->ndim; d++)
+            fits = d == 1 || s->dim[d] == first->dim[d];
+        if (!fits)
+            return pdl_layer_error(l, PDL_ERR_SHAPE,
+                                   "input %d has shape %s, but input 0 has %s; concat needs "
+                                   "equal dims except dim 1 (channels)",
+                                   i, pdl_shape_format(s, got, sizeof got),
+                                   pdl_shape_format(first, want, sizeof want));
+        l->out_shape.dim[1] += s->dim[1];
+    }
+    l->workspace_bytes = 0;
+    l->saved_bytes = 0;
+    l->macs = 0;
+    l->rf_kernel_h = l->rf_kernel_w = l->rf_stride_h = l->rf_stride_w = 1;
+    return PDL_OK;
+}
+
+/* in[i] is (N, Ci, H, W), out is (N, sum Ci, H, W) */
+static void concat_forward(pdl_layer *l, const pdl_layer_ctx *ctx)
+{
+    (void)ctx;
+    int64_t batch = l->out_shape.dim[0], inner = inner_of(&l->out_shape);
+    int64_t out_block = l->out_shape.dim[1] * inner;
+    int64_t offset = 0;
+    for (int i = 0; i < l->n_inputs; i++) {
+        int64_t block = l->in_shape[i].dim[1] * inner;
+        for (int64_t n = 0; n < batch; n++)
+            memcpy(l->out + n * out_block + offset, l->in[i] + n * block,
+                   (size_t)block * sizeof(float));
+        offset += block;
+    }
+}
+
+/* dout is (N, sum Ci, H, W); adds its slices into din[i] (N, Ci, H, W) */
+static void concat_backward(pdl_layer *l, const pdl_layer_ctx *ctx)
+{
+    (void)ctx;
+    int64_t batch = l->out_shape.dim[0], inner = inner_of(&l->out_shape);
+    int64_t out_block = l->out_shape.dim[1] * inner;
+    int64_t offset = 0;
+    for (int i = 0; i < l->n_inputs; i++) {
+        int64_t block = l->in_shape[i].dim[1] * inner;
+        for (int64_t n = 0; l->din[i] && n < batch; n++) {
+            const float *dy = l->dout + n * out_block + offset;
+            float *dx = l->din[i] + n * block;
+            for (int64_t j = 0; j < block; j++)
+                dx[j] += dy[j];
+        }
+        offset += block;
+    }
+}
+
+const pdl_layer_ops pdl_layer_concat = {
+    .type = "concat",
+    .min_inputs = 1,
+    .max_inputs = PDL_MAX_INPUTS,
+    .opts_size = 0,
+    .is_loss = false,
+    .init = concat_init,
+    .reshape = concat_reshape,
+    .forward = concat_forward,
+    .backward = concat_backward,
+    .destroy = NULL,
+};

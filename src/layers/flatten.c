@@ -1,0 +1,57 @@
+/* Flatten: (N, C, H, W) -> (N, C*H*W), a copy (the net may alias it away). Owns only the
+ * shape rule; it has no options. */
+#include "layers/layer.h"
+
+#include <string.h>
+
+static pdl_status flatten_init(pdl_layer *l, pdl_cfg_section *sec)
+{
+    (void)l, (void)sec;
+    return PDL_OK;
+}
+
+static pdl_status flatten_reshape(pdl_layer *l)
+{
+    const pdl_shape *in = &l->in_shape[0]; // (N, C, H, W)
+    if (in->ndim < 1) {
+        char buf[64];
+        return pdl_layer_error(l, PDL_ERR_SHAPE, "input %s has no batch dim",
+                               pdl_shape_format(in, buf, sizeof buf));
+    }
+    l->out_shape = pdl_shape_2d(in->dim[0], in->dim[0] ? pdl_shape_count(in) / in->dim[0] : 0);
+    l->workspace_bytes = 0;
+    l->saved_bytes = 0;
+    l->macs = 0;
+    l->rf_kernel_h = l->rf_kernel_w = l->rf_stride_h = l->rf_stride_w = 1;
+    return PDL_OK;
+}
+
+/* in[0] is (N, C, H, W), out is (N, C*H*W): the same values in the same order */
+static void flatten_forward(pdl_layer *l, const pdl_layer_ctx *ctx)
+{
+    (void)ctx;
+    if (l->out != l->in[0])
+        memcpy(l->out, l->in[0], (size_t)pdl_shape_count(&l->out_shape) * sizeof(float));
+}
+
+/* dout is (N, C*H*W), din[0] is (N, C, H, W) */
+static void flatten_backward(pdl_layer *l, const pdl_layer_ctx *ctx)
+{
+    (void)ctx;
+    int64_t count = pdl_shape_count(&l->out_shape);
+    for (int64_t i = 0; l->din[0] && i < count; i++)
+        l->din[0][i] += l->dout[i];
+}
+
+const pdl_layer_ops pdl_layer_flatten = {
+    .type = "flatten",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .opts_size = 0,
+    .is_loss = false,
+    .init = flatten_init,
+    .reshape = flatten_reshape,
+    .forward = flatten_forward,
+    .backward = flatten_backward,
+    .destroy = NULL,
+};
