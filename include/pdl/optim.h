@@ -88,6 +88,10 @@ pdl_train_config pdl_train_config_default(void);
 pdl_status pdl_train_config_from_text(const char *text, const char *filename, pdl_train_config *out);
 /* Applies one "key=value" override (the same keys as [train]), e.g. from --set lr=0.1. */
 pdl_status pdl_train_config_set(pdl_train_config *config, const char *key, const char *value);
+/* Checks the constraints between keys (step needs step_size > 0, multistep needs milestones,
+ * nesterov needs sgd with momentum > 0, batch a multiple of accumulate): call it after the
+ * overrides, whose order must not matter. _from_text checks them itself. */
+pdl_status pdl_train_config_check(const pdl_train_config *config);
 
 #ifdef __cplusplus
 }
