@@ -28,7 +28,9 @@ struct pdl_data_source {
 
 /* Opens MNIST/Fashion-MNIST IDX image and label files (raw or gzip). Pixels become floats
  * x / 255 in [0, 1]. Errors name the file and what is wrong with it (magic, sizes, truncation,
- * a label out of range). The caller frees with pdl_data_source_free. */
+ * a label out of range). classes is the largest label + 1. labels_path may be NULL for unlabeled
+ * images: then classes is 0 and every label reads as -1. The caller frees with
+ * pdl_data_source_free. */
 pdl_status pdl_idx_open(const char *images_path, const char *labels_path, pdl_data_source **out);
 
 pdl_status pdl_data_source_read(pdl_data_source *src, int64_t index, float *x, int32_t *label);
@@ -38,7 +40,7 @@ void pdl_data_source_free(pdl_data_source *src);
  * (seed, epoch). order has count entries. */
 void pdl_epoch_order(uint64_t seed, int64_t epoch, int64_t count, int64_t *order);
 
-/* Reads samples order[0..n) into x (n, C, H, W) and labels (n). */
+/* Reads samples order[0..n) into x (n, C, H, W) and labels (n; may be NULL). */
 pdl_status pdl_data_source_batch(pdl_data_source *src, const int64_t *order, int64_t n, float *x,
                                  int32_t *labels);
 

@@ -29,6 +29,7 @@ typedef struct pdl_epoch_result {
     float val_loss, val_top1, val_topk; /* NaN without validation data */
     double seconds;
     double images_per_s;
+    double data_share; /* fraction of the training time spent reading samples from the source */
 } pdl_epoch_result;
 
 typedef struct pdl_train_options {

@@ -80,7 +80,7 @@ static uint32_t be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Checks the magic and that the file holds exactly header_bytes + payload bytes. */
+/* Checks that the file holds exactly the expected bytes: header plus payload. */
 static pdl_status check_size(const char *path, const char *kind, int64_t size, int64_t expected)
 {
     if (size < expected)
