@@ -46,7 +46,7 @@ pdl_status pdl_error_context(pdl_status code, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(previous, last_error, sizeof previous);
-    snprintf(last_error, sizeof last_error, "%s: %s", prefix, previous);
+    snprintf(last_error, sizeof last_error, "%.500s: %.500s", prefix, previous);
     return code;
 }
 

@@ -33,8 +33,13 @@ float pdl_rng_normal(uint64_t seed, uint64_t stream, uint64_t index)
 
 uint64_t pdl_rng_below(uint64_t seed, uint64_t stream, uint64_t index, uint64_t bound)
 {
-    unsigned __int128 product = (unsigned __int128)pdl_rng_u64(seed, stream, index) * bound;
-    return (uint64_t)(product >> 64);
+    /* The high 64 bits of a 64x64-bit product (Lemire's multiply-shift), in portable C. */
+    uint64_t x = pdl_rng_u64(seed, stream, index);
+    uint64_t x_lo = x & 0xffffffffu, x_hi = x >> 32;
+    uint64_t b_lo = bound & 0xffffffffu, b_hi = bound >> 32;
+    uint64_t lo_lo = x_lo * b_lo, hi_lo = x_hi * b_lo, lo_hi = x_lo * b_hi, hi_hi = x_hi * b_hi;
+    uint64_t cross = (lo_lo >> 32) + (hi_lo & 0xffffffffu) + lo_hi;
+    return hi_hi + (hi_lo >> 32) + (cross >> 32);
 }
 
 uint64_t pdl_rng_stream_of(const char *name)
