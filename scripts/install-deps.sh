@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs, from Debian's archive by name, everything pdl needs to build, test and run the demo.
-# Usage: scripts/install-deps.sh [--peers]   (--peers adds PyTorch for the bench/peers scripts)
+# Usage: scripts/install-deps.sh [--peers]   (--peers adds PyTorch, on OpenBLAS rather than the
+# reference BLAS, for the bench/peers scripts)
 # Packages already installed are not fetched again, so a second run is quick and offline-safe.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config zlib1g-dev clang libclang-rt-14-dev python3
           python3-numpy dataset-fashion-mnist)
 if [[ "${1:-}" == "--peers" ]]; then
-    packages+=(python3-torch)
+    packages+=(python3-torch libopenblas0-pthread)
 fi
 
 missing=()
