@@ -2,6 +2,7 @@
  * forward values against the textbook formulas in double, stability and option errors. */
 #include "gradcheck.h"
 #include "harness.h"
+#include "layer_threads.h"
 
 #include <string.h>
 
@@ -95,34 +96,6 @@ static void test_option_errors(void)
     h = lh_create(&pdl_layer_relu, "slope=0.1", 1, &shape2, 1); /* relu has no slope */
     CHECK(h == NULL);
     CHECK(strstr(pdl_last_error(), "slope") != NULL);
-}
-
-/* Forward and backward with a 3-thread pool give the same bits as without one. */
-static void check_threads(const pdl_layer_ops *ops, const char *options, const pdl_shape *shape)
-{
-    layer_harness *a = lh_create(ops, options, 1, shape, 5);
-    layer_harness *b = lh_create(ops, options, 1, shape, 5);
-    pdl_threadpool *pool = NULL;
-    CHECK(a && b);
-    CHECK_OK(pdl_threadpool_create(3, &pool));
-    if (a && b && pool) {
-        b->ctx.pool = pool;
-        lh_forward(a);
-        lh_forward(b);
-        lh_backward(a);
-        lh_backward(b);
-        CHECK(memcmp(a->out, b->out, (size_t)lh_out_count(a) * sizeof(float)) == 0);
-        CHECK(memcmp(a->din[0], b->din[0], (size_t)lh_in_count(a, 0) * sizeof(float)) == 0);
-        for (int j = 0; j < a->layer.n_params; j++) {
-            const pdl_param *pa = &a->layer.params[j], *pb = &b->layer.params[j];
-            size_t bytes = (size_t)lh_param_count(a, j) * sizeof(float);
-            CHECK(memcmp(pa->data, pb->data, bytes) == 0); /* running statistics */
-            CHECK(!pa->grad || memcmp(pa->grad, pb->grad, bytes) == 0);
-        }
-    }
-    pdl_threadpool_free(pool);
-    lh_free(a);
-    lh_free(b);
 }
 
 static void test_threads(void)

@@ -474,6 +474,7 @@ static void test_receptive_field(void)
     pdl_net *net = build(NET_HEADER("1x32x32", "1")
                          "[conv]\nname = s2\nfilters = 1\nsize = 3\nstride = 2\npad = 1\n"
                          "[conv]\nname = c3\nfilters = 1\nsize = 3\npad = 1\n"
+                         "[relu]\nname = r3\n"
                          "[maxpool]\nname = pool\nsize = 2\n"
                          "[conv]\nname = wide\nfilters = 1\nsize = 1x3\npad = same\n"
                          "[conv]\nname = side\ninputs = data\nfilters = 1\nsize = 5\n"
@@ -482,10 +483,13 @@ static void test_receptive_field(void)
     if (!net)
         return;
     /* rf = rf_in + (k - 1) * jump_in, jump = jump_in * stride */
-    pdl_layer_info i0 = info_of(net, 0), i1 = info_of(net, 1), i2 = info_of(net, 2);
-    pdl_layer_info i3 = info_of(net, 3), i4 = info_of(net, 4), i5 = info_of(net, 5);
+    pdl_layer_info i0 = info_of(net, 0), i1 = info_of(net, 1), relu = info_of(net, 2);
+    pdl_layer_info i2 = info_of(net, 3), i3 = info_of(net, 4), i4 = info_of(net, 5);
+    pdl_layer_info i5 = info_of(net, 6);
     CHECK(i0.rf_h == 3 && i0.rf_w == 3 && i0.jump_h == 2);
     CHECK(i1.rf_h == 7 && i1.jump_h == 2);
+    /* an elementwise layer keeps rf and jump */
+    CHECK(relu.rf_h == 7 && relu.rf_w == 7 && relu.jump_h == 2);
     CHECK(i2.rf_h == 9 && i2.jump_h == 4);
     CHECK(i3.rf_h == 9 && i3.rf_w == 17 && i3.jump_w == 4);
     CHECK(i4.rf_h == 5 && i4.jump_h == 4);
