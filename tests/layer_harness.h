@@ -101,6 +101,7 @@ static inline layer_harness *lh_create(const pdl_layer_ops *ops, const char *opt
         l->inputs[i] = i - 1;
         l->in_shape[i] = in_shapes[i];
     }
+    pdl_layer_reset_geometry(l);
     if (ops->reshape(l) != PDL_OK)
         goto fail;
     for (int i = 0; i < n_inputs; i++) {

@@ -346,10 +346,7 @@ pdl_status pdl_net_set_batch(pdl_net *net, int64_t n)
         pdl_layer *l = &net->layers[i];
         for (int k = 0; k < l->n_inputs; k++)
             l->in_shape[k] = l->inputs[k] < 0 ? input : net->layers[l->inputs[k]].out_shape;
-        l->workspace_bytes = 0;
-        l->saved_bytes = 0;
-        l->macs = 0;
-        l->rf_kernel_h = l->rf_kernel_w = l->rf_stride_h = l->rf_stride_w = 1;
+        pdl_layer_reset_geometry(l);
         if ((st = l->ops->reshape(l)))
             return st;
     }

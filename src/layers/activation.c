@@ -103,10 +103,6 @@ static pdl_status activation_init(pdl_layer *l, pdl_cfg_section *sec)
 static pdl_status activation_reshape(pdl_layer *l)
 {
     l->out_shape = l->in_shape[0];
-    l->workspace_bytes = 0;
-    l->saved_bytes = 0;
-    l->macs = 0;
-    l->rf_kernel_h = l->rf_kernel_w = l->rf_stride_h = l->rf_stride_w = 1;
     return PDL_OK;
 }
 

@@ -4,12 +4,6 @@
 
 #include <string.h>
 
-static pdl_status add_init(pdl_layer *l, pdl_cfg_section *sec)
-{
-    (void)l, (void)sec;
-    return PDL_OK;
-}
-
 static pdl_status add_reshape(pdl_layer *l)
 {
     char want[64], got[64];
@@ -21,10 +15,6 @@ static pdl_status add_reshape(pdl_layer *l)
                                    i, pdl_shape_format(&l->in_shape[i], got, sizeof got),
                                    pdl_shape_format(&l->in_shape[0], want, sizeof want));
     l->out_shape = l->in_shape[0];
-    l->workspace_bytes = 0;
-    l->saved_bytes = 0;
-    l->macs = 0;
-    l->rf_kernel_h = l->rf_kernel_w = l->rf_stride_h = l->rf_stride_w = 1;
     return PDL_OK;
 }
 
@@ -56,7 +46,7 @@ const pdl_layer_ops pdl_layer_add = {
     .max_inputs = PDL_MAX_INPUTS,
     .opts_size = 0,
     .is_loss = false,
-    .init = add_init,
+    .init = pdl_layer_init_none,
     .reshape = add_reshape,
     .forward = add_forward,
     .backward = add_backward,

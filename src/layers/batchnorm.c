@@ -68,10 +68,8 @@ static pdl_status batchnorm_reshape(pdl_layer *l)
         *index[i] = (int)(p - l->params);
     }
     l->out_shape = *in;
-    l->workspace_bytes = 0;
     l->saved_bytes = 2 * (size_t)d.c * sizeof(float); /* batch mean, then inverse std */
     l->macs = pdl_shape_count(in);                    /* one scale-and-shift per element */
-    l->rf_kernel_h = l->rf_kernel_w = l->rf_stride_h = l->rf_stride_w = 1;
     return PDL_OK;
 }
 

@@ -4,12 +4,6 @@
 
 #include <string.h>
 
-static pdl_status concat_init(pdl_layer *l, pdl_cfg_section *sec)
-{
-    (void)l, (void)sec;
-    return PDL_OK;
-}
-
 /* Values per sample and channel: the product of dims 2.. */
 static int64_t inner_of(const pdl_shape *s)
 {
@@ -40,10 +34,6 @@ static pdl_status concat_reshape(pdl_layer *l)
                                    pdl_shape_format(first, want, sizeof want));
         l->out_shape.dim[1] += s->dim[1];
     }
-    l->workspace_bytes = 0;
-    l->saved_bytes = 0;
-    l->macs = 0;
-    l->rf_kernel_h = l->rf_kernel_w = l->rf_stride_h = l->rf_stride_w = 1;
     return PDL_OK;
 }
 
@@ -88,7 +78,7 @@ const pdl_layer_ops pdl_layer_concat = {
     .max_inputs = PDL_MAX_INPUTS,
     .opts_size = 0,
     .is_loss = false,
-    .init = concat_init,
+    .init = pdl_layer_init_none,
     .reshape = concat_reshape,
     .forward = concat_forward,
     .backward = concat_backward,

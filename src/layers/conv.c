@@ -93,7 +93,6 @@ static pdl_status conv_reshape(pdl_layer *l)
                                             PDL_INIT_ZERO, cg * g.r * g.s, g.k * g.r * g.s))
         return PDL_ERR_SHAPE;
     l->workspace_bytes = pdl_conv_gemm_workspace_size(&g);
-    l->saved_bytes = 0;
     l->macs = g.n * g.k * g.out_h * g.out_w * cg * g.r * g.s;
     l->rf_kernel_h = (int)(g.dil_h * (g.r - 1) + 1);
     l->rf_kernel_w = (int)(g.dil_w * (g.s - 1) + 1);

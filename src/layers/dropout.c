@@ -22,10 +22,7 @@ static pdl_status dropout_init(pdl_layer *l, pdl_cfg_section *sec)
 static pdl_status dropout_reshape(pdl_layer *l)
 {
     l->out_shape = l->in_shape[0];
-    l->workspace_bytes = 0;
     l->saved_bytes = (size_t)pdl_shape_count(&l->out_shape); /* the mask, one byte each */
-    l->macs = 0;
-    l->rf_kernel_h = l->rf_kernel_w = l->rf_stride_h = l->rf_stride_w = 1;
     return PDL_OK;
 }
 

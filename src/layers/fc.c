@@ -44,11 +44,7 @@ static pdl_status fc_reshape(pdl_layer *l)
     if (o->bias && !pdl_layer_declare_param(l, "bias", pdl_shape_make(1, &o->output), true,
                                             PDL_INIT_ZERO, o->inputs, o->output))
         return PDL_ERR_SHAPE;
-    l->workspace_bytes = 0;
-    l->saved_bytes = 0;
     l->macs = o->batch * o->inputs * o->output;
-    l->rf_kernel_h = l->rf_kernel_w = 1;
-    l->rf_stride_h = l->rf_stride_w = 1;
     return PDL_OK;
 }
 

@@ -4,12 +4,6 @@
 
 #include <string.h>
 
-static pdl_status flatten_init(pdl_layer *l, pdl_cfg_section *sec)
-{
-    (void)l, (void)sec;
-    return PDL_OK;
-}
-
 static pdl_status flatten_reshape(pdl_layer *l)
 {
     const pdl_shape *in = &l->in_shape[0]; // (N, C, H, W)
@@ -19,10 +13,6 @@ static pdl_status flatten_reshape(pdl_layer *l)
                                pdl_shape_format(in, buf, sizeof buf));
     }
     l->out_shape = pdl_shape_2d(in->dim[0], in->dim[0] ? pdl_shape_count(in) / in->dim[0] : 0);
-    l->workspace_bytes = 0;
-    l->saved_bytes = 0;
-    l->macs = 0;
-    l->rf_kernel_h = l->rf_kernel_w = l->rf_stride_h = l->rf_stride_w = 1;
     return PDL_OK;
 }
 
@@ -49,7 +39,7 @@ const pdl_layer_ops pdl_layer_flatten = {
     .max_inputs = 1,
     .opts_size = 0,
     .is_loss = false,
-    .init = flatten_init,
+    .init = pdl_layer_init_none,
     .reshape = flatten_reshape,
     .forward = flatten_forward,
     .backward = flatten_backward,

@@ -1,4 +1,4 @@
-/* Shared layer plumbing: parameter declaration and layer errors. */
+/* Shared layer plumbing: parameter declaration, reshape defaults and layer errors. */
 #include "layers/layer.h"
 
 #include <stdarg.h>
@@ -46,4 +46,18 @@ pdl_param *pdl_layer_declare_param(pdl_layer *l, const char *name, pdl_shape sha
     p->fan_in = fan_in;
     p->fan_out = fan_out;
     return p;
+}
+
+void pdl_layer_reset_geometry(pdl_layer *l)
+{
+    l->workspace_bytes = 0;
+    l->saved_bytes = 0;
+    l->macs = 0;
+    l->rf_kernel_h = l->rf_kernel_w = l->rf_stride_h = l->rf_stride_w = 1;
+}
+
+pdl_status pdl_layer_init_none(pdl_layer *l, pdl_cfg_section *sec)
+{
+    (void)l, (void)sec;
+    return PDL_OK;
 }

@@ -54,8 +54,9 @@ typedef struct pdl_layer_ops {
      * keys nobody asked for). Must not look at shapes. */
     pdl_status (*init)(pdl_layer *l, pdl_cfg_section *sec);
     /* From in_shape[] (batch included) sets out_shape, declares params (pdl_layer_declare_param),
-     * workspace_bytes, saved_bytes, macs and the receptive-field geometry. Called again when the
-     * batch changes. Errors name the layer and file:line (pdl_layer_error). */
+     * and whatever differs from pdl_layer_reset_geometry's defaults (workspace_bytes,
+     * saved_bytes, macs, the receptive-field geometry). Called again when the batch changes.
+     * Errors name the layer and file:line (pdl_layer_error). */
     pdl_status (*reshape)(pdl_layer *l);
     /* out = f(in). Reads in[], params, writes out (and saved when training). */
     void (*forward)(pdl_layer *l, const pdl_layer_ctx *ctx);
@@ -104,6 +105,10 @@ struct pdl_layer {
 pdl_param *pdl_layer_declare_param(pdl_layer *l, const char *name, pdl_shape shape,
                                    bool trainable, pdl_param_init init, int64_t fan_in,
                                    int64_t fan_out);
+/* What reshape starts from: no workspace, no saved state, no MACs, a 1x1 stride-1 footprint. */
+void pdl_layer_reset_geometry(pdl_layer *l);
+/* init for layer types without options. */
+pdl_status pdl_layer_init_none(pdl_layer *l, pdl_cfg_section *sec);
 /* Sets "file:line: layer 'name' (type): <message>" and returns code. */
 pdl_status pdl_layer_error(const pdl_layer *l, pdl_status code, const char *fmt, ...)
     PDL_PRINTF(3, 4);

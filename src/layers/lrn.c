@@ -40,7 +40,6 @@ static pdl_status lrn_reshape(pdl_layer *l)
     l->saved_bytes = (size_t)count * sizeof(float);     /* s, the scale of each element */
     l->workspace_bytes = (size_t)count * sizeof(float); /* eval: s; backward: dy * b / s */
     l->macs = count * o->size;                          /* the window sums of squares */
-    l->rf_kernel_h = l->rf_kernel_w = l->rf_stride_h = l->rf_stride_w = 1;
     return PDL_OK;
 }
 

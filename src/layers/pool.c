@@ -93,7 +93,6 @@ static pdl_status pool_reshape(pdl_layer *l)
     o->geom = g;
     int64_t outputs = g.n * g.c * g.out_h * g.out_w;
     l->out_shape = pdl_shape_4d(g.n, g.c, g.out_h, g.out_w);
-    l->workspace_bytes = 0;
     /* maxpool keeps the argmax of each window (an index into its input plane) for backward. */
     l->saved_bytes = is_avg(l) ? 0 : (size_t)outputs * sizeof(int32_t);
     /* MACs: avgpool counts one add per window element; maxpool's comparisons count as 0. */

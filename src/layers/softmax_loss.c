@@ -33,10 +33,6 @@ static pdl_status softmax_loss_reshape(pdl_layer *l)
                                pdl_shape_format(in, buf, sizeof buf));
     }
     l->out_shape = pdl_shape_2d(in->dim[0], in->dim[1]);
-    l->workspace_bytes = 0;
-    l->saved_bytes = 0;
-    l->macs = 0;
-    l->rf_kernel_h = l->rf_kernel_w = l->rf_stride_h = l->rf_stride_w = 1;
     return PDL_OK;
 }
 
