@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cli_fail(const char *command, const char *what)
 {
@@ -34,8 +35,8 @@ bool cli_parse_float(const char *command, const char *flag, const char *text, do
     errno = 0;
     double value = strtod(text, &end);
     if (errno || end == text || *end != '\0' || !isfinite(value) || value < min || value > max) {
-        fprintf(stderr, "pdl %s: %s: expected a number in [%g, %g], got '%s'\n", command, flag,
-                min, max, text);
+        fprintf(stderr, "pdl %s: %s: expected a number in [%g, %g], got '%s'\n", command, flag, min,
+                max, text);
         return false;
     }
     *out = value;
@@ -50,4 +51,35 @@ const char *cli_value(const char *command, int argc, char **argv, int *i)
     }
     *i += 1;
     return argv[*i];
+}
+
+void cli_json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+void cli_json_number(FILE *out, double value)
+{
+    if (isfinite(value))
+        fprintf(out, "%.17g", value);
+    else
+        fputs("null", out);
+}
+
+int cli_match_path(const char *command, const cli_path_option *options, size_t n, int argc,
+                   char **argv, int *i)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!strcmp(argv[*i], options[k].flag))
+            return (*options[k].dst = cli_value(command, argc, argv, i)) ? 1 : -1;
+    return 0;
 }

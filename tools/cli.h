@@ -5,7 +5,9 @@
 
 #include "pdl/pdl.h"
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Each subcommand gets argv[0] = its own name and returns the process exit code:
  * 0 success, 1 failure (message printed), 2 bad command line (usage printed). */
@@ -24,5 +26,19 @@ bool cli_parse_float(const char *command, const char *flag, const char *text, do
                      double max, double *out);
 /* For "--flag VALUE": returns argv[*i + 1] and advances *i, or NULL with an error when missing. */
 const char *cli_value(const char *command, int argc, char **argv, int *i);
+
+/* JSON values: a quoted, escaped string; a number, or null when it is not finite. */
+void cli_json_string(FILE *out, const char *s);
+void cli_json_number(FILE *out, double value);
+
+/* A "--flag PATH" option of a subcommand; the value is stored in *dst. */
+typedef struct cli_path_option {
+    const char *flag;
+    const char **dst;
+} cli_path_option;
+/* When argv[*i] is one of the n options: stores its value, advances *i and returns 1; 0 when
+ * it is none of them; -1 when its value is missing (message printed). */
+int cli_match_path(const char *command, const cli_path_option *options, size_t n, int argc,
+                   char **argv, int *i);
 
 #endif

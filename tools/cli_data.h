@@ -1,5 +1,5 @@
 /* What the data-facing subcommands (train, test, classify) share: finding IDX files in a data
- * folder, class-name files, loading a trained net and writing JSON values. Prints its own errors
+ * folder, class-name files, and loading a trained net. Prints its own errors
  * to stderr; never exits. */
 #ifndef PDL_TOOLS_CLI_DATA_H
 #define PDL_TOOLS_CLI_DATA_H
@@ -30,9 +30,5 @@ bool cli_load_trained(const char *command, const char *weights, const char *mode
 
 /* True when the net's last layer is a softmax loss, so that its output is probabilities. */
 bool cli_outputs_probabilities(const pdl_net *net);
-
-/* JSON values: a quoted, escaped string; a number, or null when it is not finite. */
-void cli_json_string(FILE *out, const char *s);
-void cli_json_number(FILE *out, double value);
 
 #endif

@@ -60,22 +60,19 @@ static bool parse_indices(classify_args *a, const char *text)
 /* Returns 0 to go on, -1 after --help, else the exit code. */
 static int parse_args(int argc, char **argv, classify_args *a)
 {
-    struct {
-        const char *flag;
-        const char **dst;
-    } paths[] = {{"--model", &a->model},
-                 {"--images", &a->images},
-                 {"--labels", &a->labels},
-                 {"--class-names", &a->class_names}};
+    const cli_path_option paths[] = {{"--model", &a->model},
+                                     {"--images", &a->images},
+                                     {"--labels", &a->labels},
+                                     {"--class-names", &a->class_names}};
     a->topk = 5;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *value = NULL;
-        size_t p = 0;
-        while (p < sizeof paths / sizeof paths[0] && strcmp(arg, paths[p].flag))
-            p++;
-        if (p < sizeof paths / sizeof paths[0]) {
-            if (!(*paths[p].dst = cli_value("classify", argc, argv, &i)))
-                return 2;
+        int matched =
+            cli_match_path("classify", paths, sizeof paths / sizeof paths[0], argc, argv, &i);
+        if (matched < 0)
+            return 2;
+        if (matched) {
+            continue;
         } else if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
             fputs(usage_text, stdout);
             return -1;
@@ -138,8 +135,7 @@ static bool header_int(const unsigned char *d, size_t n, size_t *i, long *out)
 }
 
 /* Parses the P5 image in d (n bytes) into x (h, w) as value / maxval; false with a message. */
-static bool parse_pgm(const char *path, const unsigned char *d, size_t n, pdl_shape input,
-                      float *x)
+static bool parse_pgm(const char *path, const unsigned char *d, size_t n, pdl_shape input, float *x)
 {
     size_t i = 2;
     long w, h, maxval;
@@ -148,8 +144,9 @@ static bool parse_pgm(const char *path, const unsigned char *d, size_t n, pdl_sh
         return false;
     }
     if (!header_int(d, n, &i, &w) || !header_int(d, n, &i, &h) || !header_int(d, n, &i, &maxval)) {
-        fprintf(stderr, "pdl classify: '%s': bad PGM header (width, height, maxval in [1, "
-                        "65535] expected) at byte %zu\n",
+        fprintf(stderr,
+                "pdl classify: '%s': bad PGM header (width, height, maxval in [1, "
+                "65535] expected) at byte %zu\n",
                 path, i);
         return false;
     }
@@ -159,8 +156,9 @@ static bool parse_pgm(const char *path, const unsigned char *d, size_t n, pdl_sh
     }
     i++;
     if (input.dim[0] != 1 || input.dim[1] != h || input.dim[2] != w) {
-        fprintf(stderr, "pdl classify: '%s' is %ldx%ld grayscale, the model takes %lldx%lldx%lld "
-                        "(CxHxW)\n",
+        fprintf(stderr,
+                "pdl classify: '%s' is %ldx%ld grayscale, the model takes %lldx%lldx%lld "
+                "(CxHxW)\n",
                 path, w, h, (long long)input.dim[0], (long long)input.dim[1],
                 (long long)input.dim[2]);
         return false;
@@ -176,8 +174,8 @@ static bool parse_pgm(const char *path, const unsigned char *d, size_t n, pdl_sh
         const unsigned char *q = d + i + (size_t)p * bytes;
         long v = bytes == 1 ? q[0] : q[0] << 8 | q[1];
         if (v > maxval) {
-            fprintf(stderr, "pdl classify: '%s': pixel %ld is %ld, above maxval %ld\n", path, p,
-                    v, maxval);
+            fprintf(stderr, "pdl classify: '%s': pixel %ld is %ld, above maxval %ld\n", path, p, v,
+                    maxval);
             return false;
         }
         x[p] = (float)v / (float)maxval;
@@ -324,8 +322,7 @@ int cmd_classify(int argc, char **argv)
             cli_fail("classify", "forward pass failed");
             goto done;
         }
-        report(&a, name, label, pdl_net_output(net), classes, names, probabilities, i == 0,
-               taken);
+        report(&a, name, label, pdl_net_output(net), classes, names, probabilities, i == 0, taken);
     }
     if (a.json)
         printf("]\n");

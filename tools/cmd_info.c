@@ -101,20 +101,6 @@ static const char *sample_shape(const pdl_shape *s, int first, char *buf, size_t
     return buf;
 }
 
-static void json_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(out, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(out, "\\u%04x", *p);
-        else
-            fputc(*p, out);
-    }
-    fputc('"', out);
-}
-
 static void json_dims(FILE *out, const pdl_shape *s)
 {
     fputc('[', out);
@@ -214,7 +200,7 @@ static void print_table(pdl_net *net, const summary *s, int64_t batch)
 static void json_summary_fields(FILE *out, const summary *s, const char *indent)
 {
     fprintf(out, "%s\"model\": ", indent);
-    json_string(out, s->file);
+    cli_json_string(out, s->file);
     fprintf(out, ",\n%s\"input\": ", indent);
     json_dims(out, &s->input);
     fprintf(out, ",\n%s\"classes\": %d,\n%s\"output\": ", indent, s->classes, indent);
@@ -241,13 +227,13 @@ static void print_json(pdl_net *net, const summary *s, int64_t batch)
         if (pdl_net_layer_info(net, i, &info) != PDL_OK)
             continue;
         printf("%s\n    {\"index\": %d, \"name\": ", i ? "," : "", i);
-        json_string(stdout, info.name);
+        cli_json_string(stdout, info.name);
         printf(", \"type\": ");
-        json_string(stdout, info.type);
+        cli_json_string(stdout, info.type);
         printf(", \"line\": %d, \"inputs\": [", info.line);
         for (int k = 0; k < info.n_inputs; k++) {
             printf(k ? ", " : "");
-            json_string(stdout, info.inputs[k]);
+            cli_json_string(stdout, info.inputs[k]);
         }
         printf("], \"output\": ");
         json_dims(stdout, &info.out_shape);

@@ -34,29 +34,25 @@ typedef struct test_args {
 /* Returns 0 to go on, -1 after --help, else the exit code. */
 static int parse_args(int argc, char **argv, test_args *a)
 {
-    struct {
-        const char *flag;
-        const char **dst;
-    } paths[] = {{"--data", &a->data_dir},
-                 {"--images", &a->images},
-                 {"--labels", &a->labels},
-                 {"--class-names", &a->class_names}};
+    const cli_path_option paths[] = {{"--data", &a->data_dir},
+                                     {"--images", &a->images},
+                                     {"--labels", &a->labels},
+                                     {"--class-names", &a->class_names}};
     a->batch = 256;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *value = NULL;
-        size_t p = 0;
-        while (p < sizeof paths / sizeof paths[0] && strcmp(arg, paths[p].flag))
-            p++;
-        if (p < sizeof paths / sizeof paths[0]) {
-            if (!(*paths[p].dst = cli_value("test", argc, argv, &i)))
-                return 2;
+        int matched = cli_match_path("test", paths, sizeof paths / sizeof paths[0], argc, argv, &i);
+        if (matched < 0)
+            return 2;
+        if (matched) {
+            continue;
         } else if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
             fputs(usage_text, stdout);
             return -1;
         } else if (!strcmp(arg, "--batch") || !strcmp(arg, "--topk")) {
             if (!(value = cli_value("test", argc, argv, &i)) ||
-                !cli_parse_int("test", arg, value, 1, 1 << 20, arg[2] == 'b' ? &a->batch
-                                                                             : &a->topk))
+                !cli_parse_int("test", arg, value, 1, 1 << 20,
+                               arg[2] == 'b' ? &a->batch : &a->topk))
                 return 2;
         } else if (!strcmp(arg, "--json")) {
             a->json = true;
@@ -122,8 +118,7 @@ static void print_text(const test_args *a, const pdl_data_source *src, const pdl
     int width = 5;
     for (int c = 0; c < k; c++)
         width = (int)strlen(names[c]) > width ? (int)strlen(names[c]) : width;
-    printf("weights  %s\ndata     %s (%lld images)\n", a->weights, src->name,
-           (long long)r->count);
+    printf("weights  %s\ndata     %s (%lld images)\n", a->weights, src->name, (long long)r->count);
     printf("top-1    %.2f%%\ntop-%-4d %.2f%%\nloss     %.4f\n\n", 100 * r->top1, r->k,
            100 * r->topk, r->loss);
     printf("%-*s  %8s  %7s\n", width, "class", "accuracy", "images");
@@ -168,8 +163,8 @@ int cmd_test(int argc, char **argv)
         goto done;
     if (!a.topk) {
         pdl_train_config cfg;
-        if (pdl_train_config_from_text(pdl_net_source_text(net), pdl_net_source_name(net),
-                                       &cfg) != PDL_OK) {
+        if (pdl_train_config_from_text(pdl_net_source_text(net), pdl_net_source_name(net), &cfg) !=
+            PDL_OK) {
             cli_fail("test", "bad [train] section");
             goto done;
         }

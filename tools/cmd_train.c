@@ -60,9 +60,9 @@ typedef struct train_args {
 /* What the progress and epoch callbacks need. */
 typedef struct display {
     bool tty, quiet;
-    bool line_open;     /* a \r progress line is on the terminal */
-    double last_plain;  /* when the last plain progress line was printed */
-    FILE *log;          /* log.csv */
+    bool line_open;    /* a \r progress line is on the terminal */
+    double last_plain; /* when the last plain progress line was printed */
+    FILE *log;         /* log.csv */
     pdl_epoch_result *results;
     int n_results, cap_results;
     bool out_of_memory;
@@ -131,24 +131,22 @@ static int64_t *count_flag(train_args *a, const char *arg)
 /* Parses argv; returns 0 to go on, -1 after --help, else the exit code. */
 static int parse_args(int argc, char **argv, train_args *a)
 {
-    const char *flag_paths[][2] = {{"--data", NULL},         {"--train-images", NULL},
-                                   {"--train-labels", NULL}, {"--val-images", NULL},
-                                   {"--val-labels", NULL},   {"--out", NULL}};
-    const char **path_dst[] = {&a->data_dir,   &a->train_images, &a->train_labels,
-                               &a->val_images, &a->val_labels,   &a->out};
+    const cli_path_option paths[] = {{"--data", &a->data_dir},
+                                     {"--train-images", &a->train_images},
+                                     {"--train-labels", &a->train_labels},
+                                     {"--val-images", &a->val_images},
+                                     {"--val-labels", &a->val_labels},
+                                     {"--out", &a->out}};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        bool matched = false;
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
             fputs(usage_text, stdout);
             return -1;
         }
-        for (size_t f = 0; !matched && f < sizeof flag_paths / sizeof flag_paths[0]; f++)
-            if (!strcmp(arg, flag_paths[f][0])) {
-                matched = true;
-                if (!(*path_dst[f] = cli_value("train", argc, argv, &i)))
-                    return 2;
-            }
+        int path = cli_match_path("train", paths, sizeof paths / sizeof paths[0], argc, argv, &i);
+        if (path < 0)
+            return 2;
+        bool matched = path > 0;
         for (size_t f = 0; !matched && f < sizeof override_flags / sizeof override_flags[0]; f++)
             if (!strcmp(arg, override_flags[f][0])) {
                 matched = true;
@@ -194,8 +192,8 @@ static int parse_args(int argc, char **argv, train_args *a)
                         "both\n");
         return 2;
     }
-    if (explicit_files && (!a->train_images || !a->train_labels ||
-                           !a->val_images != !a->val_labels)) {
+    if (explicit_files &&
+        (!a->train_images || !a->train_labels || !a->val_images != !a->val_labels)) {
         fprintf(stderr, "pdl train: --train-images and --train-labels go together, and so do "
                         "--val-images and --val-labels\n");
         return 2;
@@ -297,8 +295,9 @@ static void on_epoch(const pdl_epoch_result *e, void *user)
     }
     if (!d->quiet) {
         close_line(d);
-        fprintf(stderr, "epoch %lld: train loss %.4f, val loss %.4f, val top-1 %.2f%%, %.1f s, "
-                        "%.0f images/s\n",
+        fprintf(stderr,
+                "epoch %lld: train loss %.4f, val loss %.4f, val top-1 %.2f%%, %.1f s, "
+                "%.0f images/s\n",
                 (long long)e->epoch + 1, (double)e->train_loss, (double)e->val_loss,
                 100 * (double)e->val_top1, e->seconds, e->images_per_s);
     }
@@ -435,8 +434,8 @@ int cmd_train(int argc, char **argv)
     o.state_path = state_path;
     o.weights_path = weights_path;
     o.checkpoint_every_iters = a.checkpoint_iters;
-    o.checkpoint_every_epochs = (int)(a.checkpoint_epochs < INT_MAX ? a.checkpoint_epochs
-                                                                     : INT_MAX);
+    o.checkpoint_every_epochs =
+        (int)(a.checkpoint_epochs < INT_MAX ? a.checkpoint_epochs : INT_MAX);
     o.resume = a.resume;
     o.max_steps = a.max_steps;
     o.on_progress = on_progress;
@@ -446,8 +445,7 @@ int cmd_train(int argc, char **argv)
     if (!a.quiet)
         fprintf(stderr, "pdl train: %s on '%s' (%lld images)%s%s%s, %s in '%s'\n", a.model,
                 train->name, (long long)train->count, val ? ", validating on '" : "",
-                val ? val->name : "", val ? "'" : "", a.resume ? "resuming" : "writing",
-                out_dir);
+                val ? val->name : "", val ? "'" : "", a.resume ? "resuming" : "writing", out_dir);
     install_signals();
     rc = run_training(&a, net, train, val, &o, &d);
 done:
