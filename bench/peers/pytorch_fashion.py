@@ -30,6 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fashion_cnn_torch import FashionCNN
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MODEL = os.path.join(HERE, "..", "..", "models", "fashion_cnn.cfg")
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
@@ -128,27 +130,14 @@ def load_split(folder, split):
     return x.contiguous(), torch.from_numpy(labels.astype(np.int64))
 
 
-class FashionCNN(torch.nn.Module):
-    """models/fashion_cnn.cfg: conv-bn-relu-pool twice, fc 128, fc 10."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = torch.nn.Conv2d(1, 32, 3, padding=1, bias=False)
-        self.bn1 = torch.nn.BatchNorm2d(32)
-        self.conv2 = torch.nn.Conv2d(32, 64, 3, padding=1, bias=False)
-        self.bn2 = torch.nn.BatchNorm2d(64)
-        self.fc1 = torch.nn.Linear(64 * 7 * 7, 128)
-        self.fc2 = torch.nn.Linear(128, 10)
-        for m in (self.conv1, self.conv2, self.fc1, self.fc2):
-            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            if m.bias is not None:
-                torch.nn.init.zeros_(m.bias)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
-        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
-        x = F.relu(self.fc1(torch.flatten(x, 1)))
-        return self.fc2(x)
+def make_model():
+    """pdl's initialization: He-normal weights (fan in), zero biases."""
+    model = make_model()
+    for m in (model.conv1, model.conv2, model.fc1, model.fc2):
+        torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        if m.bias is not None:
+            torch.nn.init.zeros_(m.bias)
+    return model
 
 
 def make_optimizer(t, params):
@@ -204,7 +193,7 @@ def main():
     train_x, train_y = load_split(args.data, "train")
     test_x, test_y = load_split(args.data, "t10k")
     steps_per_epoch = len(train_x) // batch
-    model = FashionCNN()
+    model = make_model()
     model.train()
     opt = make_optimizer(t, model.parameters())
     schedule = Schedule(t, steps_per_epoch * epochs)
