@@ -1,4 +1,4 @@
-/* Every layer against PyTorch: for each case of tests/fixtures/torch/cases.txt, builds the layer
+/* Every layer against PyTorch: for each case of tests/fixtures/pytorch/cases.txt, builds the layer
  * standalone from its options, loads input and parameters from the fixture, and compares the
  * forward output, loss, updated buffers, input gradient and parameter gradients with torch's.
  * The fixtures themselves come from tests/fixtures/make_torch_fixtures.py. */
@@ -8,7 +8,7 @@
 
 #include <ctype.h>
 
-#define FIXTURE_DIR PDL_SOURCE_DIR "/tests/fixtures/torch"
+#define FIXTURE_DIR PDL_SOURCE_DIR "/tests/fixtures/pytorch"
 
 /* Backward must ADD into din and param grads: both start at this value and it is subtracted. */
 #define PREFILL 0.25f

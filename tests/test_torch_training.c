@@ -1,12 +1,12 @@
 /* The whole training step against PyTorch: models/fashion_cnn.cfg with the initial weights of
- * tests/fixtures/torch/fashion_cnn_steps.safetensors, 5 SGD steps (lr 0.05, momentum 0.9, weight
+ * tests/fixtures/pytorch/fashion_cnn_steps.safetensors, 5 SGD steps (lr 0.05, momentum 0.9, weight
  * decay 5e-4) on the fixture's batch of 16, compared step by step with torch's losses and final
  * weights. The fixture comes from tests/fixtures/make_torch_fixtures.py. */
 #include "harness.h"
 #include "pdl/pdl.h"
 #include "torch_fixture.h"
 
-#define FIXTURE PDL_SOURCE_DIR "/tests/fixtures/torch/fashion_cnn_steps.safetensors"
+#define FIXTURE PDL_SOURCE_DIR "/tests/fixtures/pytorch/fashion_cnn_steps.safetensors"
 #define MODEL PDL_SOURCE_DIR "/models/fashion_cnn.cfg"
 #define STEPS 5
 #define BATCH 16
