@@ -132,7 +132,7 @@ def load_split(folder, split):
 
 def make_model():
     """pdl's initialization: He-normal weights (fan in), zero biases."""
-    model = make_model()
+    model = FashionCNN()
     for m in (model.conv1, model.conv2, model.fc1, model.fc2):
         torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
         if m.bias is not None:
