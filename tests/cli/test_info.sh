@@ -2,29 +2,13 @@
 # `pdl info` from the command line: the table, --json (valid JSON with the model's numbers),
 # --compare of the 7x7 lesson, and bad command lines (exit 2, message on stderr, nothing on stdout).
 # usage: test_info.sh PDL_BINARY SOURCE_DIR
-set -u
-pdl=$1
-src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
+source "$(dirname "$0")/lib.sh" "$@"
 
-fail() {
-    echo "FAILED: $*" >&2
-    failures=$((failures + 1))
-}
-
-# expect CODE ARGS...: runs pdl info ARGS, checks the exit code; output in $tmp/out, $tmp/err
+# expect CODE ARGS...: runs pdl info ARGS and checks the exit code
 expect() {
     local want=$1
     shift
-    "$pdl" info "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    [ "$got" -eq "$want" ] || fail "pdl info $* exited $got, expected $want: $(cat "$tmp/err")"
-}
-
-contains() { # FILE TEXT
-    grep -qF -- "$2" "$1" || fail "$(basename "$1") of the last command lacks '$2'"
+    expect_exit "$want" "$pdl" info "$@"
 }
 
 # the table: every layer, totals, memory
@@ -97,8 +81,4 @@ printf '[net]\ninput = 1x4x4\nclasses = 2\n[relu]\n[bogus]\n' >"$tmp/bad.cfg"
 expect 1 "$tmp/bad.cfg"
 contains "$tmp/err" "bad.cfg:5: unknown layer type 'bogus'"
 
-if [ "$failures" -ne 0 ]; then
-    echo "test_info.sh: $failures failure(s)" >&2
-    exit 1
-fi
-echo "test_info.sh: all passed"
+finish

@@ -2,23 +2,15 @@
 # Command-line tests of pdl train / test / classify on tiny IDX files made here: a short run,
 # resume, Ctrl-C, JSON output, PGM input, bad command lines (exit 2), missing or broken files
 # (exit 1 naming the file). Usage: test_train.sh PDL_BINARY SOURCE_DIR
-set -u
-pdl=$1
-work=$(mktemp -d ./cli_train.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-failures=0
-
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+source "$(dirname "$0")/lib.sh" "$@"
+work=$tmp
 
 # expect CODE NEEDLE CMD...: runs CMD, checks the exit code and that NEEDLE is in its stderr.
 expect() {
     local code=$1 needle=$2
     shift 2
-    "$@" >"$work/out" 2>"$work/err"
-    local rc=$?
-    [ "$rc" = "$code" ] || fail "'$*' exited $rc, expected $code: $(head -c 400 "$work/err")"
-    [ -z "$needle" ] || grep -qF -- "$needle" "$work/err" ||
-        fail "'$*': stderr lacks '$needle': $(head -c 400 "$work/err")"
+    expect_exit "$code" "$@"
+    [ -z "$needle" ] || contains "$tmp/err" "$needle"
 }
 
 mkdir -p "$work/data"
@@ -152,8 +144,4 @@ rc=$?
 grep -q -- "--resume" "$work/err" || fail "Ctrl-C: no resume hint: $(cat "$work/err")"
 expect 0 "" "$pdl" train "$work/tiny.cfg" --data "$data" --out "$work/long" --epochs 1000000 --resume --max-steps 1 --quiet
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures failed"
-    exit 1
-fi
-echo "all passed"
+finish
