@@ -15,6 +15,7 @@ static const subcommand subcommands[] = {
     {"train", cmd_train, "train a model on a dataset"},
     {"test", cmd_test, "evaluate trained weights: top-1/top-k, per class, confusion matrix"},
     {"classify", cmd_classify, "top-k classes for given images"},
+    {"bench", cmd_bench, "training and inference speed, per layer and against the machine's peak"},
 };
 
 static void usage(FILE *out)

@@ -2,6 +2,7 @@
 #ifndef PDL_PDL_H
 #define PDL_PDL_H
 
+#include "pdl/bench.h"
 #include "pdl/checkpoint.h"
 #include "pdl/data.h"
 #include "pdl/net.h"

@@ -369,7 +369,7 @@ const float *pdl_net_input_grad(const pdl_net *net) { return net->input_grad; }
 
 /* ---- forward and backward --------------------------------------------------------------- */
 
-static pdl_layer_ctx make_ctx(const pdl_net *net, bool training, bool labels)
+pdl_layer_ctx pdl_net_layer_ctx(const pdl_net *net, bool training, bool labels)
 {
     return (pdl_layer_ctx){.training = training,
                            .seed = net->seed,
@@ -403,7 +403,7 @@ pdl_status pdl_net_forward(pdl_net *net, const float *x, const int32_t *labels, 
     if (labels)
         memcpy(net->labels_copy, labels, (size_t)n * sizeof *labels);
     net->step = step;
-    const pdl_layer_ctx ctx = make_ctx(net, training, labels != NULL);
+    const pdl_layer_ctx ctx = pdl_net_layer_ctx(net, training, labels != NULL);
     for (int i = 0; i < net->n_layers; i++)
         net->layers[i].ops->forward(&net->layers[i], &ctx);
     if (labels && net->loss_layer >= 0) {
@@ -414,7 +414,7 @@ pdl_status pdl_net_forward(pdl_net *net, const float *x, const int32_t *labels, 
 }
 
 /* A layer whose inputs need no gradient and that has no trainable parameter can skip backward. */
-static bool needs_backward(const pdl_layer *l)
+bool pdl_net_layer_needs_backward(const pdl_layer *l)
 {
     for (int k = 0; k < l->n_inputs; k++)
         if (l->din[k])
@@ -423,6 +423,16 @@ static bool needs_backward(const pdl_layer *l)
         if (l->params[j].trainable)
             return true;
     return false;
+}
+
+void pdl_net_clear_activation_grads(pdl_net *net)
+{
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->out_grad[i])
+            memset(net->out_grad[i], 0, float_bytes(&net->layers[i].out_shape));
+    if (net->input_grad)
+        memset(net->input_grad, 0,
+               (size_t)(net->batch * pdl_shape_count(&net->input)) * sizeof(float));
 }
 
 pdl_status pdl_net_backward(pdl_net *net)
@@ -434,15 +444,10 @@ pdl_status pdl_net_backward(pdl_net *net)
         return pdl_error(PDL_ERR_INVALID,
                          "%s: backward needs a training forward with labels just before it",
                          net->file);
-    for (int i = 0; i < net->n_layers; i++)
-        if (net->out_grad[i])
-            memset(net->out_grad[i], 0, float_bytes(&net->layers[i].out_shape));
-    if (net->input_grad)
-        memset(net->input_grad, 0,
-               (size_t)(net->batch * pdl_shape_count(&net->input)) * sizeof(float));
-    const pdl_layer_ctx ctx = make_ctx(net, true, true);
+    pdl_net_clear_activation_grads(net);
+    const pdl_layer_ctx ctx = pdl_net_layer_ctx(net, true, true);
     for (int i = net->n_layers - 1; i >= 0; i--)
-        if (needs_backward(&net->layers[i]))
+        if (pdl_net_layer_needs_backward(&net->layers[i]))
             net->layers[i].ops->backward(&net->layers[i], &ctx);
     return PDL_OK;
 }

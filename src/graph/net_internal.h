@@ -82,6 +82,14 @@ void pdl_net_compute_rf(pdl_net *net);
  * buffers, which pdl_net_set_batch plans. */
 pdl_status pdl_net_build(pdl_net *net);
 
+/* The pieces of a forward/backward pass, for code that runs the layers itself (profile.c):
+ * the context net.c hands every layer (labels: the net's copy of the last labels, or NULL);
+ * whether backward calls layer l (an input needs a gradient or it has trainable parameters);
+ * zeroing every activation gradient and the input gradient, where each backward starts. */
+pdl_layer_ctx pdl_net_layer_ctx(const pdl_net *net, bool training, bool labels);
+bool pdl_net_layer_needs_backward(const pdl_layer *l);
+void pdl_net_clear_activation_grads(pdl_net *net);
+
 /* Internal access for other parts of the library (checkpoints, trainer, tests). */
 pdl_layer *pdl_net_layer(pdl_net *net, int index);
 /* The seed stochastic layers see (set by pdl_net_init_params; settable for runs that load
