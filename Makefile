@@ -1,8 +1,8 @@
-# Thin wrapper over CMake: make, make test, make asan, make demo.
+# Thin wrapper over CMake: make, make test, make asan, make fuzz, make demo, make bench.
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all test asan fuzz demo clean
+.PHONY: all test asan fuzz demo bench clean
 
 all:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
@@ -23,6 +23,10 @@ fuzz:
 
 demo: all
 	scripts/demo.sh
+
+# The convnet-benchmarks suite at a quarter of its batches (this is a small machine).
+bench: all
+	$(BUILD)/pdl bench --suite convnet --batch-scale 0.25
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz
