@@ -462,6 +462,8 @@ static void test_forward_outputs_and_runtime_errors(void)
     CHECK_OK(pdl_net_backward(net));
     CHECK_OK(pdl_net_forward(no_loss, x, NULL, true, 0));
     CHECK(pdl_net_backward(no_loss) == PDL_ERR_INVALID);
+    CHECK(pdl_net_outputs_probabilities(net));
+    CHECK(!pdl_net_outputs_probabilities(no_loss));
 done:
     pdl_net_free(net);
     pdl_net_free(no_loss);

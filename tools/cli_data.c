@@ -123,11 +123,3 @@ bool cli_load_trained(const char *command, const char *weights, const char *mode
     }
     return true;
 }
-
-bool cli_outputs_probabilities(const pdl_net *net)
-{
-    pdl_layer_info info;
-    int last = pdl_net_layer_count(net) - 1;
-    return last >= 0 && pdl_net_layer_info(net, last, &info) == PDL_OK &&
-           !strcmp(info.type, "softmax_loss");
-}

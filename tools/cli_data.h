@@ -28,7 +28,4 @@ void cli_class_names_free(char **names, int classes);
  * metadata, and loads the weights. false with a message. */
 bool cli_load_trained(const char *command, const char *weights, const char *model, pdl_net **net);
 
-/* True when the net's last layer is a softmax loss, so that its output is probabilities. */
-bool cli_outputs_probabilities(const pdl_net *net);
-
 #endif

@@ -309,7 +309,7 @@ int cmd_classify(int argc, char **argv)
         fprintf(stderr, "pdl classify: out of memory\n");
         goto done;
     }
-    bool probabilities = cli_outputs_probabilities(net);
+    bool probabilities = pdl_net_outputs_probabilities(net);
     int n = a.n_index + a.n_files;
     if (a.json)
         printf("[");

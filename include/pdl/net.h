@@ -55,6 +55,9 @@ float pdl_net_loss(const pdl_net *net);
  * softmax loss, else the last layer's output. Owned by the net, valid until the next call. */
 const float *pdl_net_output(const pdl_net *net);
 pdl_shape pdl_net_output_shape(const pdl_net *net);
+/* True when the net ends in a softmax loss, so that its output is class probabilities (else
+ * it is the last layer's raw output, e.g. logits). */
+bool pdl_net_outputs_probabilities(const pdl_net *net);
 
 /* The flat trainable parameter buffer and its gradient buffer (same length). Owned by the net. */
 float *pdl_net_params(pdl_net *net);

@@ -519,6 +519,11 @@ const float *pdl_net_output(const pdl_net *net)
     return net->layers[net->n_layers - 1].out;
 }
 
+bool pdl_net_outputs_probabilities(const pdl_net *net)
+{
+    return net->loss_layer >= 0 && net->layers[net->loss_layer].ops == &pdl_layer_softmax_loss;
+}
+
 pdl_shape pdl_net_output_shape(const pdl_net *net)
 {
     return net->layers[net->n_layers - 1].out_shape;

@@ -19,14 +19,6 @@ static int argmax(const float *row, int classes)
     return best;
 }
 
-static bool ends_in_softmax_loss(const pdl_net *net)
-{
-    pdl_layer_info info;
-    int last = pdl_net_layer_count(net) - 1;
-    return last >= 0 && pdl_net_layer_info(net, last, &info) == PDL_OK &&
-           !strcmp(info.type, "softmax_loss");
-}
-
 pdl_status pdl_train_check_source(const pdl_net *net, const pdl_data_source *src)
 {
     char have[64], want[64];
@@ -79,7 +71,7 @@ pdl_status pdl_evaluate(pdl_net *net, pdl_data_source *src, int64_t batch, int k
         status = pdl_error(PDL_ERR_NOMEM, "evaluate '%s': out of memory", src->name);
         goto fail;
     }
-    bool has_loss = ends_in_softmax_loss(net);
+    bool has_loss = pdl_net_outputs_probabilities(net);
     double loss = 0;
     int64_t top1 = 0, topk = 0;
     for (int64_t start = 0; start < src->count; start += n) {
