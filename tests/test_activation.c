@@ -2,7 +2,7 @@
  * forward values against the textbook formulas in double, stability and option errors. */
 #include "gradcheck.h"
 #include "harness.h"
-#include "layer_threads.h"
+#include "layer_checks.h"
 
 #include <string.h>
 

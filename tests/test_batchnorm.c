@@ -3,7 +3,7 @@
  * running stats, numerical care with a large offset, and shape/option errors. */
 #include "gradcheck.h"
 #include "harness.h"
-#include "layer_threads.h"
+#include "layer_checks.h"
 
 #include <string.h>
 

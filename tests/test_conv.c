@@ -5,6 +5,7 @@
 #include "backend/cpu/conv.h"
 #include "gradcheck.h"
 #include "harness.h"
+#include "layer_checks.h"
 
 #include <string.h>
 
@@ -19,30 +20,31 @@ typedef struct conv_case {
 
 static const conv_case cases[] = {
     /* n  c  h   w   k  r   s  sh sw ph pw dh dw  g  bias */
-    {2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, true},    /* 3x3 pad 1 */
-    {1, 4, 11, 10, 6, 3, 3, 2, 2, 0, 0, 1, 1, 1, false}, /* stride 2 */
-    {2, 3, 9, 8, 4, 3, 3, 1, 1, 2, 2, 2, 2, 1, true},    /* dilation 2 */
-    {1, 4, 6, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2, true},    /* 2 groups */
-    {2, 6, 7, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 6, false},   /* depthwise */
-    {1, 3, 8, 7, 6, 3, 3, 2, 1, 1, 0, 1, 1, 3, true},    /* depthwise, multiplier 2 */
-    {2, 5, 6, 7, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1, true},    /* 1x1: straight to GEMM */
-    {1, 6, 6, 7, 4, 1, 1, 1, 1, 0, 0, 1, 1, 2, false},   /* 1x1 grouped */
-    {1, 5, 7, 6, 3, 1, 1, 2, 2, 0, 0, 1, 1, 1, true},    /* 1x1 stride 2: im2col */
-    {1, 4, 6, 5, 3, 1, 1, 2, 1, 0, 0, 1, 1, 1, false},   /* 1x1 stride 2x1: im2col */
-    {1, 3, 5, 6, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, false},   /* 1x1 pad 1 */
-    {2, 3, 5, 13, 4, 1, 7, 1, 1, 0, 3, 1, 1, 1, true},   /* 1x7 */
-    {1, 3, 13, 5, 4, 7, 1, 1, 1, 3, 0, 1, 1, 1, false},  /* 7x1 */
-    {1, 4, 9, 11, 3, 5, 5, 1, 1, 2, 2, 1, 1, 1, true},   /* 5x5 */
+    {2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, true},     /* 3x3 pad 1 */
+    {1, 4, 11, 10, 6, 3, 3, 2, 2, 0, 0, 1, 1, 1, false},  /* stride 2 */
+    {2, 3, 9, 8, 4, 3, 3, 1, 1, 2, 2, 2, 2, 1, true},     /* dilation 2 */
+    {1, 4, 6, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2, true},     /* 2 groups */
+    {2, 6, 7, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 6, false},    /* depthwise */
+    {1, 3, 8, 7, 6, 3, 3, 2, 1, 1, 0, 1, 1, 3, true},     /* depthwise, multiplier 2 */
+    {2, 5, 6, 7, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1, true},     /* 1x1: straight to GEMM */
+    {1, 6, 6, 7, 4, 1, 1, 1, 1, 0, 0, 1, 1, 2, false},    /* 1x1 grouped */
+    {1, 5, 7, 6, 3, 1, 1, 2, 2, 0, 0, 1, 1, 1, true},     /* 1x1 stride 2: im2col */
+    {1, 4, 6, 5, 3, 1, 1, 2, 1, 0, 0, 1, 1, 1, false},    /* 1x1 stride 2x1: im2col */
+    {1, 3, 5, 6, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, false},    /* 1x1 pad 1 */
+    {2, 3, 5, 13, 4, 1, 7, 1, 1, 0, 3, 1, 1, 1, true},    /* 1x7 */
+    {1, 3, 13, 5, 4, 7, 1, 1, 1, 3, 0, 1, 1, 1, false},   /* 7x1 */
+    {1, 4, 9, 11, 3, 5, 5, 1, 1, 2, 2, 1, 1, 1, true},    /* 5x5 */
     {1, 3, 31, 29, 4, 11, 11, 4, 4, 2, 2, 1, 1, 1, true}, /* 11x11 stride 4 */
-    {1, 2, 10, 9, 3, 3, 2, 1, 2, 1, 0, 2, 1, 1, true},   /* asymmetric stride/dilation */
-    {3, 2, 5, 5, 3, 5, 5, 1, 1, 0, 0, 1, 1, 1, true},    /* kernel covers the input */
-    {2, 65, 5, 4, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, true},  /* wide enough for several GEMM jobs */
+    {1, 2, 10, 9, 3, 3, 2, 1, 2, 1, 0, 2, 1, 1, true},    /* asymmetric stride/dilation */
+    {3, 2, 5, 5, 3, 5, 5, 1, 1, 0, 0, 1, 1, 1, true},     /* kernel covers the input */
+    {2, 65, 5, 4, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, true},   /* wide enough for several GEMM jobs */
 };
 
 static pdl_conv_geom geom_of(const conv_case *t)
 {
-    pdl_conv_geom g = {t->n, t->c, t->h, t->w, t->k, t->r, t->s, t->stride_h, t->stride_w,
-                       t->pad_h, t->pad_w, t->dil_h, t->dil_w, t->groups, 0, 0};
+    pdl_conv_geom g = {t->n,     t->c,        t->h,        t->w,     t->k,     t->r,
+                       t->s,     t->stride_h, t->stride_w, t->pad_h, t->pad_w, t->dil_h,
+                       t->dil_w, t->groups,   0,           0};
     CHECK(pdl_conv_geom_output(&g));
     return g;
 }
@@ -199,9 +201,8 @@ static void test_layer_gradients(void)
 static void test_layer_shapes(void)
 {
     pdl_shape in = pdl_shape_4d(2, 6, 15, 12);
-    layer_harness *h =
-        lh_create(&pdl_layer_conv, "filters=8 size=3x5 stride=2 pad=1x2 dilation=2x1 groups=2",
-                  1, &in, 1);
+    layer_harness *h = lh_create(
+        &pdl_layer_conv, "filters=8 size=3x5 stride=2 pad=1x2 dilation=2x1 groups=2", 1, &in, 1);
     CHECK(h != NULL);
     if (!h)
         return;
@@ -244,35 +245,26 @@ static void test_layer_shapes(void)
     }
 }
 
-/* lh_create must fail with a message containing every one of the given fragments. */
-static void expect_error(const char *options, pdl_shape in, const char *a, const char *b)
-{
-    layer_harness *h = lh_create(&pdl_layer_conv, options, 1, &in, 1);
-    CHECK(h == NULL);
-    lh_free(h);
-    const char *message = pdl_last_error();
-    if (strstr(message, a) == NULL || (b && strstr(message, b) == NULL)) {
-        fprintf(stderr, "  unexpected message for \"%s\": %s\n", options, message);
-        CHECK(false);
-    }
-}
-
 static void test_layer_errors(void)
 {
     pdl_shape in = pdl_shape_4d(1, 6, 8, 8);
     fprintf(stderr, "(the following lh_create failures are expected)\n");
-    expect_error("size=3", in, "filters", "missing");
-    expect_error("filters=0", in, "filters", NULL);
-    expect_error("filters=4 stride=0", in, "stride", NULL);
-    expect_error("filters=4 size=2 pad=same", in, "'same'", "pad");
-    expect_error("filters=4 size=3x2 dilation=2x1 pad=same", in, "'same'", "width");
-    expect_error("filters=5 groups=2", in, "groups", "filters");
-    expect_error("filters=4 groups=4", in, "layer 'layer' (conv)", "6 channels");
-    expect_error("filters=4 size=9", in, "layer 'layer' (conv)", "smaller than the dilated kernel");
-    expect_error("filters=4 size=3 dilation=4", in, "smaller than the dilated kernel", "9x9");
-    expect_error("filters=4 colour=red", in, "colour", NULL);
+    expect_layer_error(&pdl_layer_conv, "size=3", in, "filters", "missing");
+    expect_layer_error(&pdl_layer_conv, "filters=0", in, "filters", NULL);
+    expect_layer_error(&pdl_layer_conv, "filters=4 stride=0", in, "stride", NULL);
+    expect_layer_error(&pdl_layer_conv, "filters=4 size=2 pad=same", in, "'same'", "pad");
+    expect_layer_error(&pdl_layer_conv, "filters=4 size=3x2 dilation=2x1 pad=same", in, "'same'",
+                       "width");
+    expect_layer_error(&pdl_layer_conv, "filters=5 groups=2", in, "groups", "filters");
+    expect_layer_error(&pdl_layer_conv, "filters=4 groups=4", in, "layer 'layer' (conv)",
+                       "6 channels");
+    expect_layer_error(&pdl_layer_conv, "filters=4 size=9", in, "layer 'layer' (conv)",
+                       "smaller than the dilated kernel");
+    expect_layer_error(&pdl_layer_conv, "filters=4 size=3 dilation=4", in,
+                       "smaller than the dilated kernel", "9x9");
+    expect_layer_error(&pdl_layer_conv, "filters=4 colour=red", in, "colour", NULL);
     pdl_shape flat = pdl_shape_2d(1, 6);
-    expect_error("filters=4", flat, "layer 'layer' (conv)", "4-D");
+    expect_layer_error(&pdl_layer_conv, "filters=4", flat, "layer 'layer' (conv)", "4-D");
 }
 
 int main(void)

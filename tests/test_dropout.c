@@ -3,7 +3,7 @@
  * and option errors. */
 #include "gradcheck.h"
 #include "harness.h"
-#include "layer_threads.h"
+#include "layer_checks.h"
 
 #include <string.h>
 

@@ -3,6 +3,7 @@
  * errors. */
 #include "gradcheck.h"
 #include "harness.h"
+#include "layer_checks.h"
 
 #include <string.h>
 
@@ -69,28 +70,17 @@ static void test_shapes_and_params(void)
     }
 }
 
-static void expect_error(const char *options, pdl_shape in, const char *a, const char *b)
-{
-    layer_harness *h = lh_create(&pdl_layer_fc, options, 1, &in, 1);
-    CHECK(h == NULL);
-    lh_free(h);
-    const char *message = pdl_last_error();
-    if (strstr(message, a) == NULL || (b && strstr(message, b) == NULL)) {
-        fprintf(stderr, "  unexpected message for \"%s\": %s\n", options, message);
-        CHECK(false);
-    }
-}
-
 static void test_errors(void)
 {
     pdl_shape in = pdl_shape_2d(2, 6);
     fprintf(stderr, "(the following lh_create failures are expected)\n");
-    expect_error("bias=1", in, "output", "missing");
-    expect_error("output=0", in, "output", NULL);
-    expect_error("output=3 bias=2", in, "bias", NULL);
-    expect_error("output=3 filters=2", in, "filters", "unknown");
+    expect_layer_error(&pdl_layer_fc, "bias=1", in, "output", "missing");
+    expect_layer_error(&pdl_layer_fc, "output=0", in, "output", NULL);
+    expect_layer_error(&pdl_layer_fc, "output=3 bias=2", in, "bias", NULL);
+    expect_layer_error(&pdl_layer_fc, "output=3 filters=2", in, "filters", "unknown");
     int64_t dims[3] = {2, 3, 4};
-    expect_error("output=3", pdl_shape_make(3, dims), "layer 'layer' (fc)", "(N, D)");
+    expect_layer_error(&pdl_layer_fc, "output=3", pdl_shape_make(3, dims), "layer 'layer' (fc)",
+                       "(N, D)");
 }
 
 int main(void)

@@ -3,7 +3,7 @@
  * window placement for even sizes, and option/shape errors. */
 #include "gradcheck.h"
 #include "harness.h"
-#include "layer_threads.h"
+#include "layer_checks.h"
 
 #include <string.h>
 

@@ -3,16 +3,17 @@
  * thread-count independence and errors for bad options and shapes. */
 #include "gradcheck.h"
 #include "harness.h"
+#include "layer_checks.h"
 
 #include <string.h>
 
 /* {input size, window, stride, pad, ceil, output size} from PyTorch 1.13:
  * F.max_pool2d(torch.zeros(1, 1, n, n), k, s, p, ceil_mode=c).shape[-1] */
 static const int64_t torch_sizes[][6] = {
-    {7, 2, 2, 0, 0, 3},   {7, 2, 2, 0, 1, 4},  {8, 3, 2, 1, 0, 4},   {8, 3, 2, 1, 1, 5},
-    {5, 3, 3, 1, 1, 2},   {6, 3, 3, 1, 1, 3},  {5, 2, 3, 1, 1, 2},   {13, 3, 2, 0, 1, 6},
+    {7, 2, 2, 0, 0, 3},    {7, 2, 2, 0, 1, 4},    {8, 3, 2, 1, 0, 4}, {8, 3, 2, 1, 1, 5},
+    {5, 3, 3, 1, 1, 2},    {6, 3, 3, 1, 1, 3},    {5, 2, 3, 1, 1, 2}, {13, 3, 2, 0, 1, 6},
     {112, 3, 2, 1, 0, 56}, {112, 3, 2, 0, 1, 56}, {1, 1, 1, 0, 0, 1}, {3, 3, 1, 1, 1, 3},
-    {6, 4, 4, 2, 1, 2},   {4, 2, 3, 1, 1, 2},
+    {6, 4, 4, 2, 1, 2},    {4, 2, 3, 1, 1, 2},
 };
 
 static layer_harness *make(const pdl_layer_ops *ops, const char *options, pdl_shape in)
@@ -35,9 +36,8 @@ static void test_output_sizes_match_torch(void)
                 continue;
             pdl_shape expected = pdl_shape_4d(2, 3, t[5], t[5]);
             if (!pdl_shape_equal(&h->layer.out_shape, &expected)) {
-                fprintf(stderr, "  %s %s on %lld: got %lld, PyTorch %lld\n", all[j]->type,
-                        options, (long long)t[0], (long long)h->layer.out_shape.dim[2],
-                        (long long)t[5]);
+                fprintf(stderr, "  %s %s on %lld: got %lld, PyTorch %lld\n", all[j]->type, options,
+                        (long long)t[0], (long long)h->layer.out_shape.dim[2], (long long)t[5]);
                 CHECK(false);
             }
             lh_free(h);
@@ -77,11 +77,18 @@ static void test_values_match_torch(void)
     check_values(&pdl_layer_avgpool, "size=2 stride=2 pad=1", s33, x9, include, 4);
     check_values(&pdl_layer_avgpool, "size=2 stride=2 pad=1 ceil=1", s33, x9, include, 4);
     check_values(&pdl_layer_avgpool, "size=2 stride=2 pad=1 count_pad=0", s33, x9, exclude, 4);
-    check_values(&pdl_layer_avgpool, "size=2 stride=2 pad=1 ceil=1 count_pad=0", s33, x9,
-                 exclude, 4);
+    check_values(&pdl_layer_avgpool, "size=2 stride=2 pad=1 ceil=1 count_pad=0", s33, x9, exclude,
+                 4);
     /* Ceil mode with windows running past the padded input: the divisor is clipped to it. */
-    const float avg45[9] = {1.7777777910232544f, 3.6666667461395264f, 3.1111111640930176f,
-                            7.666666507720947f,  13.0f, 9.666666984558105f, 5.5f, 9.0f, 6.5f};
+    const float avg45[9] = {1.7777777910232544f,
+                            3.6666667461395264f,
+                            3.1111111640930176f,
+                            7.666666507720947f,
+                            13.0f,
+                            9.666666984558105f,
+                            5.5f,
+                            9.0f,
+                            6.5f};
     check_values(&pdl_layer_avgpool, "size=3 stride=2 pad=1 ceil=1", s45, x20, avg45, 9);
     const float max45[9] = {-1, -2, -4, -6, -7, -9, -16, -17, -19};
     check_values(&pdl_layer_maxpool, "size=3 stride=2 pad=1 ceil=1", s45, neg20, max45, 9);
@@ -188,35 +195,22 @@ static void test_threads(void)
     pdl_threadpool_free(pool);
 }
 
-static void expect_error(const pdl_layer_ops *ops, const char *options, pdl_shape in,
-                         const char *a, const char *b)
-{
-    layer_harness *h = make(ops, options, in);
-    CHECK(h == NULL);
-    lh_free(h);
-    const char *message = pdl_last_error();
-    if (strstr(message, a) == NULL || (b && strstr(message, b) == NULL)) {
-        fprintf(stderr, "  unexpected message for %s \"%s\": %s\n", ops->type, options, message);
-        CHECK(false);
-    }
-}
-
 static void test_errors(void)
 {
     pdl_shape in = pdl_shape_4d(1, 2, 4, 4);
     fprintf(stderr, "(the following lh_create failures are expected)\n");
-    expect_error(&pdl_layer_maxpool, "size=5", in, "layer 'layer' (maxpool)",
-                 "smaller than the window 5x5");
-    expect_error(&pdl_layer_avgpool, "size=3x6 pad=1x0", in, "layer 'layer' (avgpool)",
-                 "smaller than the window 3x6");
-    expect_error(&pdl_layer_maxpool, "size=3 pad=2", in, "pad", "half the window");
-    expect_error(&pdl_layer_avgpool, "global=1 size=2", in, "size", "global");
-    expect_error(&pdl_layer_maxpool, "global=1 stride=2", in, "stride", "global");
-    expect_error(&pdl_layer_maxpool, "count_pad=0", in, "count_pad", "unknown");
-    expect_error(&pdl_layer_maxpool, "stride=0", in, "stride", NULL);
-    expect_error(&pdl_layer_avgpool, "ceil=maybe", in, "ceil", NULL);
-    expect_error(&pdl_layer_maxpool, "size=2", pdl_shape_2d(1, 16), "layer 'layer' (maxpool)",
-                 "4-D");
+    expect_layer_error(&pdl_layer_maxpool, "size=5", in, "layer 'layer' (maxpool)",
+                       "smaller than the window 5x5");
+    expect_layer_error(&pdl_layer_avgpool, "size=3x6 pad=1x0", in, "layer 'layer' (avgpool)",
+                       "smaller than the window 3x6");
+    expect_layer_error(&pdl_layer_maxpool, "size=3 pad=2", in, "pad", "half the window");
+    expect_layer_error(&pdl_layer_avgpool, "global=1 size=2", in, "size", "global");
+    expect_layer_error(&pdl_layer_maxpool, "global=1 stride=2", in, "stride", "global");
+    expect_layer_error(&pdl_layer_maxpool, "count_pad=0", in, "count_pad", "unknown");
+    expect_layer_error(&pdl_layer_maxpool, "stride=0", in, "stride", NULL);
+    expect_layer_error(&pdl_layer_avgpool, "ceil=maybe", in, "ceil", NULL);
+    expect_layer_error(&pdl_layer_maxpool, "size=2", pdl_shape_2d(1, 16), "layer 'layer' (maxpool)",
+                       "4-D");
 }
 
 int main(void)

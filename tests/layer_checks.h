@@ -1,8 +1,8 @@
-/* The thread-count check shared by the layer tests: a layer run with a 3-thread pool must give
- * the same bits as without one (outputs, input gradients, parameter gradients and running
- * statistics). Include after harness.h. */
-#ifndef PDL_TEST_LAYER_THREADS_H
-#define PDL_TEST_LAYER_THREADS_H
+/* Checks shared by the layer tests: a layer run with a 3-thread pool must give the same bits as
+ * without one (outputs, input gradients, parameter gradients and running statistics), and bad
+ * options or shapes must fail with the expected message. Include after harness.h. */
+#ifndef PDL_TEST_LAYER_CHECKS_H
+#define PDL_TEST_LAYER_CHECKS_H
 
 #include "harness.h"
 #include "layer_harness.h"
@@ -10,7 +10,8 @@
 #include <string.h>
 
 /* Forward and backward with a 3-thread pool give the same bits as without one. */
-static inline void check_threads(const pdl_layer_ops *ops, const char *options, const pdl_shape *shape)
+static inline void check_threads(const pdl_layer_ops *ops, const char *options,
+                                 const pdl_shape *shape)
 {
     layer_harness *a = lh_create(ops, options, 1, shape, 5);
     layer_harness *b = lh_create(ops, options, 1, shape, 5);
@@ -35,6 +36,21 @@ static inline void check_threads(const pdl_layer_ops *ops, const char *options, 
     pdl_threadpool_free(pool);
     lh_free(a);
     lh_free(b);
+}
+
+/* Building a layer of ops from options for input shape in must fail with a message containing
+ * a and, when not NULL, b. */
+static inline void expect_layer_error(const pdl_layer_ops *ops, const char *options, pdl_shape in,
+                                      const char *a, const char *b)
+{
+    layer_harness *h = lh_create(ops, options, 1, &in, 1);
+    CHECK(h == NULL);
+    lh_free(h);
+    const char *message = pdl_last_error();
+    if (strstr(message, a) == NULL || (b && strstr(message, b) == NULL)) {
+        fprintf(stderr, "  unexpected message for %s \"%s\": %s\n", ops->type, options, message);
+        CHECK(false);
+    }
 }
 
 #endif
