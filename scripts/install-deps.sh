@@ -6,7 +6,9 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config zlib1g-dev clang libclang-rt-14-dev python3
-          python3-numpy dataset-fashion-mnist)
+          python3-numpy dataset-fashion-mnist
+          liblmdb-dev libprotobuf-c-dev protobuf-c-compiler libjpeg62-turbo-dev libpng-dev
+          libopenmpi-dev openmpi-bin python3-lmdb python3-protobuf python3-pil)
 if [[ "${1:-}" == "--peers" ]]; then
     packages+=(python3-torch libopenblas0-pthread)
 fi

@@ -85,7 +85,7 @@ static void check_contents(pdl_data_source *src)
     float x[ROWS * COLS];
     int32_t label = -7;
     for (int64_t s = 0; s < COUNT; s++) {
-        CHECK_OK(pdl_data_source_read(src, s, x, &label));
+        CHECK_OK(pdl_data_source_read(src, NULL, s, x, &label));
         CHECK(label == labels5[s]);
         for (int i = 0; i < ROWS * COLS; i++)
             CHECK(x[i] == (float)pixel(s * ROWS * COLS + i) / 255.0f);
@@ -117,15 +117,15 @@ static void test_batch_and_ranges(void)
     const int64_t order[] = {4, 1};
     float x[2 * ROWS * COLS];
     int32_t labels[2];
-    CHECK_OK(pdl_data_source_batch(src, order, 2, x, labels));
+    CHECK_OK(pdl_data_source_batch(src, NULL, order, 2, x, labels));
     CHECK(labels[0] == labels5[4] && labels[1] == labels5[1]);
     CHECK(x[ROWS * COLS] == (float)pixel(1 * ROWS * COLS) / 255.0f);
     int32_t label;
-    CHECK(pdl_data_source_read(src, COUNT, x, &label) == PDL_ERR_INVALID);
+    CHECK(pdl_data_source_read(src, NULL, COUNT, x, &label) == PDL_ERR_INVALID);
     CHECK(strstr(pdl_last_error(), "idx_images") && strstr(pdl_last_error(), "index 5"));
-    CHECK(pdl_data_source_read(src, -1, x, &label) == PDL_ERR_INVALID);
+    CHECK(pdl_data_source_read(src, NULL, -1, x, &label) == PDL_ERR_INVALID);
     const int64_t bad[] = {0, 9};
-    CHECK(pdl_data_source_batch(src, bad, 2, x, labels) == PDL_ERR_INVALID);
+    CHECK(pdl_data_source_batch(src, NULL, bad, 2, x, labels) == PDL_ERR_INVALID);
     pdl_data_source_free(src);
 }
 
@@ -139,7 +139,7 @@ static void test_unlabeled(void)
     float x[ROWS * COLS];
     int32_t label = 0;
     CHECK(src->classes == 0);
-    CHECK_OK(pdl_data_source_read(src, 2, x, &label));
+    CHECK_OK(pdl_data_source_read(src, NULL, 2, x, &label));
     CHECK(label == -1);
     pdl_data_source_free(src);
 }

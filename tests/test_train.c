@@ -21,8 +21,10 @@ typedef struct synth {
     volatile int *stop;
 } synth;
 
-static pdl_status synth_read(pdl_data_source *base, int64_t index, float *x, int32_t *label)
+static pdl_status synth_read(pdl_data_source *base, const pdl_sample_ctx *ctx, int64_t index,
+                             float *x, int32_t *label)
 {
+    (void)ctx; /* no augmentation */
     synth *s = (synth *)base;
     int cls = (int)(index % CLASSES);
     for (int i = 0; i < SIDE * SIDE; i++)
@@ -281,8 +283,10 @@ typedef struct table_source {
     const int32_t *labels;
 } table_source;
 
-static pdl_status table_read(pdl_data_source *base, int64_t index, float *x, int32_t *label)
+static pdl_status table_read(pdl_data_source *base, const pdl_sample_ctx *ctx, int64_t index,
+                             float *x, int32_t *label)
 {
+    (void)ctx; /* no augmentation */
     table_source *t = (table_source *)base;
     memcpy(x, t->x[index], sizeof t->x[index]);
     *label = t->labels[index];

@@ -261,7 +261,7 @@ static bool load_input(const classify_args *a, pdl_data_source *idx, int i, pdl_
         return read_pgm(a->files[i - a->n_index], input, x);
     }
     snprintf(name, size, "%s[%lld]", a->images, (long long)a->index[i]);
-    if (pdl_data_source_read(idx, a->index[i], x, label) != PDL_OK) {
+    if (pdl_data_source_read(idx, NULL, a->index[i], x, label) != PDL_OK) {
         cli_fail("classify", "cannot read the image");
         return false;
     }

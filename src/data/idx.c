@@ -111,8 +111,10 @@ static pdl_status check_magic(const char *path, const char *kind, const uint8_t 
     return PDL_OK;
 }
 
-static pdl_status idx_read(pdl_data_source *base, int64_t index, float *x, int32_t *label)
+static pdl_status idx_read(pdl_data_source *base, const pdl_sample_ctx *ctx, int64_t index,
+                           float *x, int32_t *label)
 {
+    (void)ctx; /* no augmentation */
     idx_source *src = (idx_source *)base;
     int64_t n = pdl_shape_count(&base->sample);
     const uint8_t *p = src->pixels + index * n;

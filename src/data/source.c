@@ -9,13 +9,14 @@
 /* The RNG stream of epoch e's shuffle is EPOCH_STREAM_BASE + e. */
 #define EPOCH_STREAM_BASE 0x53485546464c4500ULL /* "SHUFFLE\0" */
 
-pdl_status pdl_data_source_read(pdl_data_source *src, int64_t index, float *x, int32_t *label)
+pdl_status pdl_data_source_read(pdl_data_source *src, const pdl_sample_ctx *ctx, int64_t index,
+                                float *x, int32_t *label)
 {
     if (index < 0 || index >= src->count)
         return pdl_error(PDL_ERR_INVALID, "'%s': sample index %lld is outside [0, %lld)",
                          src->name, (long long)index, (long long)src->count);
     int32_t value = -1;
-    pdl_status status = src->ops->read(src, index, x, &value);
+    pdl_status status = src->ops->read(src, ctx, index, x, &value);
     if (status != PDL_OK)
         return pdl_error_context(status, "'%s': sample %lld", src->name, (long long)index);
     bool unlabeled_ok = src->classes == 0 && value == -1;
@@ -46,13 +47,13 @@ void pdl_epoch_order(uint64_t seed, int64_t epoch, int64_t count, int64_t *order
     }
 }
 
-pdl_status pdl_data_source_batch(pdl_data_source *src, const int64_t *order, int64_t n, float *x,
-                                 int32_t *labels)
+pdl_status pdl_data_source_batch(pdl_data_source *src, const pdl_sample_ctx *ctx,
+                                 const int64_t *order, int64_t n, float *x, int32_t *labels)
 {
     int64_t sample = pdl_shape_count(&src->sample);
     for (int64_t i = 0; i < n; i++) {
         int32_t label = -1;
-        pdl_status status = pdl_data_source_read(src, order[i], x + i * sample, &label);
+        pdl_status status = pdl_data_source_read(src, ctx, order[i], x + i * sample, &label);
         if (status != PDL_OK)
             return status;
         if (labels)

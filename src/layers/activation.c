@@ -142,7 +142,8 @@ static void activation_backward(pdl_layer *l, const pdl_layer_ctx *ctx)
         .type = keyword, .min_inputs = 1, .max_inputs = 1,                                        \
         .opts_size = sizeof(activation_opts), .is_loss = false, .init = activation_init,          \
         .reshape = activation_reshape, .forward = activation_forward,                             \
-        .backward = activation_backward, .destroy = NULL,                                         \
+        .backward = activation_backward, .destroy = NULL, .backward_reads_input = true,          \
+        .backward_reads_output = true, .can_run_in_place = false,                                 \
     }
 
 const pdl_layer_ops pdl_layer_relu = ACTIVATION_OPS("relu");

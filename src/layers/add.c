@@ -51,4 +51,7 @@ const pdl_layer_ops pdl_layer_add = {
     .forward = add_forward,
     .backward = add_backward,
     .destroy = NULL,
+    .backward_reads_input = false,
+    .backward_reads_output = false,
+    .can_run_in_place = false,
 };

@@ -223,4 +223,7 @@ const pdl_layer_ops pdl_layer_batchnorm = {
     .forward = batchnorm_forward,
     .backward = batchnorm_backward,
     .destroy = NULL,
+    .backward_reads_input = true,
+    .backward_reads_output = false,
+    .can_run_in_place = false,
 };

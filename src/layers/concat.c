@@ -83,4 +83,7 @@ const pdl_layer_ops pdl_layer_concat = {
     .forward = concat_forward,
     .backward = concat_backward,
     .destroy = NULL,
+    .backward_reads_input = false,
+    .backward_reads_output = false,
+    .can_run_in_place = false,
 };

@@ -129,4 +129,7 @@ const pdl_layer_ops pdl_layer_conv = {
     .reshape = conv_reshape,
     .forward = conv_forward,
     .backward = conv_backward,
+    .backward_reads_input = true,
+    .backward_reads_output = false,
+    .can_run_in_place = false,
 };

@@ -98,4 +98,7 @@ const pdl_layer_ops pdl_layer_dropout = {
     .forward = dropout_forward,
     .backward = dropout_backward,
     .destroy = NULL,
+    .backward_reads_input = false,
+    .backward_reads_output = false,
+    .can_run_in_place = false,
 };

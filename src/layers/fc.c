@@ -94,4 +94,7 @@ const pdl_layer_ops pdl_layer_fc = {
     .reshape = fc_reshape,
     .forward = fc_forward,
     .backward = fc_backward,
+    .backward_reads_input = true,
+    .backward_reads_output = false,
+    .can_run_in_place = false,
 };

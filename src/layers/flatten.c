@@ -44,4 +44,7 @@ const pdl_layer_ops pdl_layer_flatten = {
     .forward = flatten_forward,
     .backward = flatten_backward,
     .destroy = NULL,
+    .backward_reads_input = false,
+    .backward_reads_output = false,
+    .can_run_in_place = false,
 };

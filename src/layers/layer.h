@@ -50,6 +50,12 @@ typedef struct pdl_layer_ops {
     int min_inputs, max_inputs;
     size_t opts_size;       /* private options struct, zero-allocated by the net into l->opts */
     bool is_loss;           /* computes l->loss from ctx->labels; backward ignores dout */
+    /* Memory planning: what backward reads besides dout, params and its saved memory. The
+     * planner keeps in[] (or out) intact until this layer's backward has run, and may reuse
+     * them otherwise. */
+    bool backward_reads_input, backward_reads_output;
+    /* The layer is correct with out == in[0] and dout == din[0] (see pdl_layer.in_place). */
+    bool can_run_in_place;
     /* Reads and validates options from sec with the pdl_cfg_* getters (the net then reports
      * keys nobody asked for). Must not look at shapes. */
     pdl_status (*init)(pdl_layer *l, pdl_cfg_section *sec);
@@ -84,6 +90,10 @@ struct pdl_layer {
     float *out;
     float *din[PDL_MAX_INPUTS];         /* gradient buffers of the inputs (accumulate), or NULL */
     const float *dout;                  /* gradient of out; NULL for a loss layer */
+    /* Set by the net for a layer with can_run_in_place when it is the only consumer of in[0]:
+     * out == in[0] (forward overwrites its input) and din[0] == dout (backward overwrites the
+     * output gradient with the input gradient instead of adding). */
+    bool in_place;
 
     int n_params;
     pdl_param params[PDL_MAX_PARAMS];

@@ -170,4 +170,7 @@ const pdl_layer_ops pdl_layer_lrn = {
     .forward = lrn_forward,
     .backward = lrn_backward,
     .destroy = NULL,
+    .backward_reads_input = true,
+    .backward_reads_output = true,
+    .can_run_in_place = false,
 };

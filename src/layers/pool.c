@@ -247,6 +247,9 @@ const pdl_layer_ops pdl_layer_maxpool = {
     .reshape = pool_reshape,
     .forward = pool_forward,
     .backward = pool_backward,
+    .backward_reads_input = false,
+    .backward_reads_output = false,
+    .can_run_in_place = false,
 };
 
 const pdl_layer_ops pdl_layer_avgpool = {
@@ -258,4 +261,7 @@ const pdl_layer_ops pdl_layer_avgpool = {
     .reshape = pool_reshape,
     .forward = pool_forward,
     .backward = pool_backward,
+    .backward_reads_input = false,
+    .backward_reads_output = false,
+    .can_run_in_place = false,
 };

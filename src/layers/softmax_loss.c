@@ -98,4 +98,7 @@ const pdl_layer_ops pdl_layer_softmax_loss = {
     .forward = softmax_loss_forward,
     .backward = softmax_loss_backward,
     .destroy = NULL,
+    .backward_reads_input = false,
+    .backward_reads_output = true,
+    .can_run_in_place = false,
 };

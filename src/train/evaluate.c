@@ -78,7 +78,7 @@ pdl_status pdl_evaluate(pdl_net *net, pdl_data_source *src, int64_t batch, int k
         int64_t m = src->count - start < n ? src->count - start : n;
         for (int64_t i = 0; i < m; i++)
             index[i] = start + i;
-        status = pdl_data_source_batch(src, index, m, x, labels);
+        status = pdl_data_source_batch(src, NULL, index, m, x, labels);
         if (status != PDL_OK)
             goto fail;
         /* A short last batch is padded with zeros; in inference mode samples are independent

@@ -138,6 +138,36 @@ static void report_progress(run *r, double t)
     r->opt->on_progress(&p, r->opt->user);
 }
 
+/* Reads micro-batch c of the global batch that starts at batch_order into r->x and r->labels,
+ * adding the time spent to the epoch's data time. */
+static pdl_status fetch_micro_batch(run *r, const int64_t *batch_order, int c)
+{
+    double t0 = now_s();
+    pdl_sample_ctx ctx = {.seed = r->pos.seed, .epoch = r->pos.epoch};
+    pdl_status status = pdl_data_source_batch(r->train, &ctx, batch_order + c * r->micro,
+                                              r->micro, r->x, r->labels);
+    r->epoch_data_seconds += now_s() - t0;
+    return status;
+}
+
+/* Forward and backward of the micro-batch in r->x / r->labels: the gradients are added into the
+ * net's gradient buffer, *loss is the micro-batch's mean loss. counter numbers the micro-batch
+ * for the stochastic layers. */
+static pdl_status forward_backward(run *r, uint64_t counter, float *loss)
+{
+    pdl_status status = pdl_net_forward(r->net, r->x, r->labels, true, counter);
+    if (status != PDL_OK)
+        return status;
+    *loss = pdl_net_loss(r->net);
+    if (!isfinite(*loss))
+        return pdl_error(PDL_ERR_INVALID,
+                         "training diverged: the loss is %g at epoch %lld, batch %lld (step "
+                         "%lld); try a lower learning rate or clip_norm",
+                         (double)*loss, (long long)r->pos.epoch, (long long)r->pos.batch_index,
+                         (long long)r->pos.step);
+    return pdl_net_backward(r->net);
+}
+
 /* One optimizer step over batch pos.batch_index of the epoch order. */
 static pdl_status train_step(run *r)
 {
@@ -146,24 +176,12 @@ static pdl_status train_step(run *r)
     const int64_t *batch_order = r->order + r->pos.batch_index * r->cfg.batch;
     pdl_net_zero_grad(net);
     for (int c = 0; c < accumulate; c++) {
-        double t0 = now_s();
-        pdl_status status = pdl_data_source_batch(r->train, batch_order + c * r->micro, r->micro,
-                                                  r->x, r->labels);
-        r->epoch_data_seconds += now_s() - t0;
+        pdl_status status = fetch_micro_batch(r, batch_order, c);
         if (status != PDL_OK)
             return status;
         uint64_t counter = (uint64_t)r->pos.step * (uint64_t)accumulate + (uint64_t)c;
-        status = pdl_net_forward(net, r->x, r->labels, true, counter);
-        if (status != PDL_OK)
-            return status;
-        float loss = pdl_net_loss(net);
-        if (!isfinite(loss))
-            return pdl_error(PDL_ERR_INVALID,
-                             "training diverged: the loss is %g at epoch %lld, batch %lld (step "
-                             "%lld); try a lower learning rate or clip_norm",
-                             (double)loss, (long long)r->pos.epoch, (long long)r->pos.batch_index,
-                             (long long)r->pos.step);
-        status = pdl_net_backward(net);
+        float loss;
+        status = forward_backward(r, counter, &loss);
         if (status != PDL_OK)
             return status;
         r->epoch_loss_sum += loss;
