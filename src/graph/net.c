@@ -446,9 +446,29 @@ pdl_status pdl_net_backward(pdl_net *net)
                          net->file);
     pdl_net_clear_activation_grads(net);
     const pdl_layer_ctx ctx = pdl_net_layer_ctx(net, true, true);
-    for (int i = net->n_layers - 1; i >= 0; i--)
+    for (int i = net->n_layers - 1; i >= 0; i--) {
         if (pdl_net_layer_needs_backward(&net->layers[i]))
             net->layers[i].ops->backward(&net->layers[i], &ctx);
+        if (net->backward_hook)
+            net->backward_hook(net->backward_hook_user, i);
+    }
+    return PDL_OK;
+}
+
+void pdl_net_set_backward_hook(pdl_net *net, void (*hook)(void *user, int layer), void *user)
+{
+    net->backward_hook = hook;
+    net->backward_hook_user = user;
+}
+
+pdl_status pdl_net_set_threads(pdl_net *net, int threads)
+{
+    pdl_threadpool *pool;
+    pdl_status status = pdl_threadpool_create(threads, &pool);
+    if (status != PDL_OK)
+        return status;
+    pdl_threadpool_free(net->pool);
+    net->pool = pool;
     return PDL_OK;
 }
 

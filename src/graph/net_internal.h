@@ -67,6 +67,10 @@ struct pdl_net {
     uint64_t step;         /* of the last forward */
     bool backward_ready;   /* the last forward was a training forward with labels */
 
+    /* Called after each layer's backward (see pdl_net_set_backward_hook); NULL: none. */
+    void (*backward_hook)(void *user, int layer);
+    void *backward_hook_user;
+
     /* Receptive field of each layer's output, in input pixels (computed by set_batch). */
     int *rf;               /* 4 per layer: rf_h, rf_w, jump_h, jump_w */
 };
@@ -101,5 +105,13 @@ uint64_t pdl_net_seed(const pdl_net *net);
  * not requested. */
 pdl_status pdl_net_request_input_grad(pdl_net *net, bool on);
 const float *pdl_net_input_grad(const pdl_net *net);
+
+/* Calls hook(user, i) right after layer i's backward, layers in reverse order: the gradients
+ * of layer i's parameters are final then, so a reduction of them may start while the earlier
+ * layers are still in backward (src/dist). hook NULL removes it. */
+void pdl_net_set_backward_hook(pdl_net *net, void (*hook)(void *user, int layer), void *user);
+/* Replaces the net's thread pool by one of threads threads (0: PDL_NUM_THREADS, else all
+ * cores), e.g. one per replica when several replicas share the cores. */
+pdl_status pdl_net_set_threads(pdl_net *net, int threads);
 
 #endif
