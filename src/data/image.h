@@ -48,11 +48,11 @@ void pdl_image_free(pdl_image *img); /* frees data, leaves the image zeroed; NUL
 pdl_image_format pdl_image_sniff(const void *bytes, size_t size);
 
 /* Decodes PNG (any bit depth, palette, alpha, interlace), JPEG (baseline, progressive, gray,
- * CMYK refused) or PNM from memory into out (allocated here; the caller frees it). channels: 1
- * converts to gray (ITU-R 601 luma, as PIL's L), 3 to RGB, 0 keeps the file's (gray stays 1,
- * anything with color becomes 3). Alpha is dropped. name is used in error messages only. A
- * truncated or corrupt file, a zero-byte file, an unknown format or a size beyond the limits is
- * an error naming name and the reason; never a crash. */
+ * CMYK/YCCK converted to RGB as PIL does) or PNM from memory into out (allocated here; the
+ * caller frees it). channels: 1 converts to gray (ITU-R 601 luma, as PIL's L), 3 to RGB, 0 keeps
+ * the file's (gray stays 1, anything with color becomes 3). Alpha is dropped. name is used in
+ * error messages only. A truncated or corrupt file, a zero-byte file, an unknown format or a
+ * size beyond the limits is an error naming name and the reason; never a crash. */
 pdl_status pdl_image_decode(const void *bytes, size_t size, int channels, const char *name,
                             pdl_image *out);
 /* Reads and decodes the file at path (see pdl_image_decode). */
@@ -69,7 +69,9 @@ pdl_status pdl_image_write_png(const pdl_image *img, const char *path);
 /* Resizes src to width x height (out allocated here, same channels) with a filter that
  * antialiases when shrinking (area averaging) and interpolates bilinearly when enlarging.
  * FILL and HALF_CROP pad with uniform noise in [0, 255] drawn from pdl_rng(seed, stream, pixel)
- * so that the same (seed, stream) gives the same bits. */
+ * so that the same (seed, stream) gives the same bits: the byte of output pixel i (the flat
+ * (C, H, W) index) is byte i % 8, from the least significant, of pdl_rng_u64(seed, stream, i / 8).
+ * docs/datasets.md gives the exact sizes and offsets of each mode. */
 pdl_status pdl_image_resize(const pdl_image *src, int width, int height, pdl_resize_mode mode,
                             uint64_t seed, uint64_t stream, pdl_image *out);
 /* Plain resampling of the whole image to width x height (the filter above), used by resize and
