@@ -435,6 +435,9 @@ static void test_fan_out_accumulates(void)
     pdl_net_zero_grad(net);
     CHECK_OK(pdl_net_backward(net));
     float once = g[0];
+    CHECK(pdl_net_backward(net) == PDL_ERR_INVALID); /* one backward per training forward */
+    CHECK_OK(pdl_net_forward(net, (float[9]){1, 2, 3, 4, 5, 6, 7, 8, 9}, (int32_t[3]){0, 1, 0},
+                             true, 1));
     CHECK_OK(pdl_net_backward(net));
     CHECK_CLOSE(g[0], 2 * once, 1e-7, 1e-5);
     pdl_net_free(net);
@@ -522,12 +525,14 @@ static void test_layer_figures_and_memory(void)
     CHECK(adam - sgd == 4 * pdl_net_param_count(net));
     int64_t inference = pdl_net_inference_bytes(net);
     CHECK(inference < sgd);
-    /* at least parameters, gradients, momentum, and every activation and its gradient */
-    int64_t activations = 0;
+    /* at least parameters, gradients, momentum, and the largest activation with its gradient
+     * (the memory plan reuses buffers: tests/test_memory_plan.c) */
+    int64_t largest = 0;
     for (int i = 0; i < pdl_net_layer_count(net); i++)
-        activations += info_of(net, i).activation_bytes;
-    CHECK(sgd >= 12 * pdl_net_param_count(net) + activations);
-    CHECK(inference >= 4 * (pdl_net_param_count(net) + pdl_net_buffer_count(net)) + activations);
+        if (info_of(net, i).activation_bytes > largest)
+            largest = info_of(net, i).activation_bytes;
+    CHECK(sgd >= 12 * pdl_net_param_count(net) + 2 * largest);
+    CHECK(inference >= 4 * (pdl_net_param_count(net) + pdl_net_buffer_count(net)) + largest);
     CHECK_OK(pdl_net_set_batch(net, 8));
     CHECK(pdl_net_training_bytes(net, 1) > sgd);
     CHECK(info_of(net, 0).macs == 8 * conv1.macs);

@@ -8,6 +8,7 @@
 #include "pdl/pdl.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +17,7 @@ enum { SIDE = 6, CLASSES = 3, SAMPLES = 48 };
 /* Class c is a bright horizontal bar in rows 2c and 2c+1 over uniform noise. */
 typedef struct synth {
     pdl_data_source base;
-    int64_t reads;      /* samples read so far */
+    atomic_llong reads; /* samples read so far (reads come from the loader's threads) */
     int64_t stop_after; /* sets *stop after this many reads (0: never) */
     volatile int *stop;
 } synth;
@@ -31,7 +32,7 @@ static pdl_status synth_read(pdl_data_source *base, const pdl_sample_ctx *ctx, i
         x[i] = 0.3f * pdl_rng_uniform(11, 0, (uint64_t)(index * SIDE * SIDE + i)) +
                (i / SIDE / 2 == cls ? 0.7f : 0.0f);
     *label = cls;
-    if (++s->reads == s->stop_after && s->stop)
+    if (atomic_fetch_add(&s->reads, 1) + 1 == s->stop_after && s->stop)
         *s->stop = 1;
     return PDL_OK;
 }

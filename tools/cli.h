@@ -16,6 +16,7 @@ int cmd_train(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_dataset(int argc, char **argv);
 
 /* Prints "pdl <command>: <message>: <pdl_last_error()>" to stderr; returns 1. */
 int cli_fail(const char *command, const char *what);

@@ -1,5 +1,5 @@
-/* pdl classify: the top-k classes of given inputs, IDX images by index or binary PGM (P5) files,
- * as text or JSON. Owns the command line, the strict PGM reader and the report; the forward pass
+/* pdl classify: the top-k classes of given inputs, IDX images or dataset records by index or
+ * binary PGM (P5) files, as text or JSON. Owns the command line, the strict PGM reader and the report; the forward pass
  * is the library's. */
 #include "cli.h"
 #include "cli_data.h"
@@ -18,9 +18,11 @@ static const char usage_text[] =
     "Prints the top-k classes with their probabilities for each input.\n"
     "\n"
     "  --model M.cfg        the model (default: the model text in the weights' metadata)\n"
-    "  --images IDX         an IDX image file (raw or .gz) ...\n"
+    "  --images IDX|DIR     an IDX image file (raw or .gz) or a dataset folder ...\n"
     "  --index N[,N...]     ... and the 0-based indices of the images in it to classify\n"
-    "  --labels IDX         its label file, to show the true labels (optional)\n"
+    "  --labels IDX         the IDX file's labels, to show the true labels (optional)\n"
+    "  --split S            of a dataset folder: test, val or train (default: test when it\n"
+    "                       has records, else val); its labels.txt names the classes\n"
     "  IMAGE.pgm            binary PGM (P5) images of the model's input size, grayscale\n"
     "  --topk K             classes per input (default 5)\n"
     "  --class-names FILE   one class name per line (default: 0, 1, ...)\n"
@@ -28,7 +30,7 @@ static const char usage_text[] =
     "  --help               this text\n";
 
 typedef struct classify_args {
-    const char *weights, *model, *images, *labels, *class_names;
+    const char *weights, *model, *images, *labels, *class_names, *split;
     const char *files[MAX_INPUTS];
     int n_files;
     int64_t index[MAX_INPUTS];
@@ -63,7 +65,8 @@ static int parse_args(int argc, char **argv, classify_args *a)
     const cli_path_option paths[] = {{"--model", &a->model},
                                      {"--images", &a->images},
                                      {"--labels", &a->labels},
-                                     {"--class-names", &a->class_names}};
+                                     {"--class-names", &a->class_names},
+                                     {"--split", &a->split}};
     a->topk = 5;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *value = NULL;
@@ -103,6 +106,11 @@ static int parse_args(int argc, char **argv, classify_args *a)
     }
     if (!a->images != !a->n_index || (a->labels && !a->images)) {
         fprintf(stderr, "pdl classify: --images and --index go together (--labels needs them)\n");
+        return 2;
+    }
+    if (a->split && (!a->images || (strcmp(a->split, "test") && strcmp(a->split, "val") &&
+                                    strcmp(a->split, "train")))) {
+        fprintf(stderr, "pdl classify: --split test, val or train goes with --images DIR\n");
         return 2;
     }
     if (!a->images && !a->n_files) {
@@ -288,7 +296,15 @@ int cmd_classify(int argc, char **argv)
         goto done;
     pdl_shape input = pdl_net_input_shape(net);
     classes = pdl_net_classes(net);
-    if (a.images && pdl_idx_open(a.images, a.labels, &idx) != PDL_OK) {
+    char labels_file[4096];
+    pdl_data_config config;
+    if (a.images && cli_is_dataset(a.images)) {
+        if (!cli_data_config("classify", net, &config) ||
+            !cli_open_eval_split("classify", a.images, a.split, &config, net, &idx))
+            goto done;
+        if (!a.class_names)
+            a.class_names = cli_dataset_labels(a.images, labels_file, sizeof labels_file);
+    } else if (a.images && pdl_idx_open(a.images, a.labels, &idx) != PDL_OK) {
         cli_fail("classify", "cannot open the images");
         goto done;
     }

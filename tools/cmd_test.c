@@ -1,4 +1,4 @@
-/* pdl test: evaluates trained weights on labeled IDX data and prints top-1/top-k, loss, per-class
+/* pdl test: evaluates trained weights on a dataset folder or labeled IDX data and prints top-1/top-k, loss, per-class
  * accuracy and the confusion matrix, as text or one JSON object. Owns the command line and the
  * report only; the evaluation is pdl_evaluate (src/train/evaluate.c). */
 #include "cli.h"
@@ -16,8 +16,12 @@ static const char usage_text[] =
     "Evaluates trained weights. The model comes from the weights' metadata unless MODEL.cfg is\n"
     "given.\n"
     "\n"
-    "  --data DIR           t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] inside\n"
-    "                       DIR (default " CLI_DEFAULT_DATA_DIR ")\n"
+    "  --data DIR           a dataset folder (pdl dataset create; its labels.txt names the\n"
+    "                       classes), or t10k-images-idx3-ubyte[.gz] and\n"
+    "                       t10k-labels-idx1-ubyte[.gz] inside DIR (default\n"
+    "                       " CLI_DEFAULT_DATA_DIR ")\n"
+    "  --split S            of a dataset folder: test, val or train (default: test when it\n"
+    "                       has records, else val)\n"
     "  --images F --labels F   explicit IDX files\n"
     "  --batch N            images per forward pass (default 256)\n"
     "  --topk K             k of the top-k accuracy (default: the model's [train] topk)\n"
@@ -26,7 +30,7 @@ static const char usage_text[] =
     "  --help               this text\n";
 
 typedef struct test_args {
-    const char *weights, *model, *data_dir, *images, *labels, *class_names;
+    const char *weights, *model, *data_dir, *images, *labels, *class_names, *split;
     int64_t batch, topk; /* topk 0: the model's */
     bool json;
 } test_args;
@@ -37,7 +41,8 @@ static int parse_args(int argc, char **argv, test_args *a)
     const cli_path_option paths[] = {{"--data", &a->data_dir},
                                      {"--images", &a->images},
                                      {"--labels", &a->labels},
-                                     {"--class-names", &a->class_names}};
+                                     {"--class-names", &a->class_names},
+                                     {"--split", &a->split}};
     a->batch = 256;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *value = NULL;
@@ -73,7 +78,26 @@ static int parse_args(int argc, char **argv, test_args *a)
         fprintf(stderr, "pdl test: give --images with --labels, or --data\n");
         return 2;
     }
+    if (a->split && strcmp(a->split, "test") && strcmp(a->split, "val") &&
+        strcmp(a->split, "train")) {
+        fprintf(stderr, "pdl test: --split: expected test, val or train, got '%s'\n", a->split);
+        return 2;
+    }
     return 0;
+}
+
+/* The --split of the dataset folder a->data_dir (default: test when it has records, else val),
+ * and its labels.txt as the class names unless --class-names. names_path has size bytes. */
+static bool open_dataset(test_args *a, const pdl_net *net, pdl_data_source **src,
+                         char *names_path, size_t size)
+{
+    pdl_data_config config;
+    if (!cli_data_config("test", net, &config) ||
+        !cli_open_eval_split("test", a->data_dir, a->split, &config, net, src))
+        return false;
+    if (!a->class_names)
+        a->class_names = cli_dataset_labels(a->data_dir, names_path, size);
+    return true;
 }
 
 static void print_json(const test_args *a, const pdl_data_source *src, const pdl_eval_result *r,
@@ -157,7 +181,7 @@ int cmd_test(int argc, char **argv)
     pdl_data_source *src = NULL;
     char **names = NULL;
     pdl_eval_result result = {0};
-    char images[PATH_SIZE], labels[PATH_SIZE];
+    char images[PATH_SIZE], labels[PATH_SIZE], names_file[PATH_SIZE];
     rc = 1;
     if (!cli_load_trained("test", a.weights, a.model, &net))
         goto done;
@@ -170,14 +194,17 @@ int cmd_test(int argc, char **argv)
         }
         a.topk = cfg.topk;
     }
-    if (!a.images) {
+    if (!a.images && a.data_dir && cli_is_dataset(a.data_dir)) {
+        if (!open_dataset(&a, net, &src, names_file, sizeof names_file))
+            goto done;
+    } else if (!a.images) {
         const char *dir = a.data_dir ? a.data_dir : CLI_DEFAULT_DATA_DIR;
         if (!cli_idx_find("test", dir, "t10k", images, labels, sizeof images))
             goto done;
         a.images = images;
         a.labels = labels;
     }
-    if (pdl_idx_open(a.images, a.labels, &src) != PDL_OK) {
+    if (!src && pdl_idx_open(a.images, a.labels, &src) != PDL_OK) {
         cli_fail("test", "cannot open the test data");
         goto done;
     }

@@ -11,6 +11,7 @@ typedef struct subcommand {
 } subcommand;
 
 static const subcommand subcommands[] = {
+    {"dataset", cmd_dataset, "build, inspect and export LMDB datasets (the DIGITS layout)"},
     {"info", cmd_info, "show a model's layers, shapes, parameters, multiply-adds, memory"},
     {"train", cmd_train, "train a model on a dataset"},
     {"test", cmd_test, "evaluate trained weights: top-1/top-k, per class, confusion matrix"},

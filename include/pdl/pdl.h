@@ -5,6 +5,8 @@
 #include "pdl/bench.h"
 #include "pdl/checkpoint.h"
 #include "pdl/data.h"
+#include "pdl/dataset.h"
+#include "pdl/loader.h"
 #include "pdl/net.h"
 #include "pdl/optim.h"
 #include "pdl/status.h"

@@ -328,6 +328,13 @@ static pdl_status find_loss(pdl_net *net)
     return PDL_OK;
 }
 
+/* Sections that are settings rather than layers, read elsewhere: [train]
+ * (pdl_train_config_from_text) and [data] (pdl_data_config_from_text). */
+static bool is_settings_section(const char *type)
+{
+    return !strcmp(type, "train") || !strcmp(type, "data");
+}
+
 pdl_status pdl_net_build(pdl_net *net)
 {
     pdl_cfg *cfg = net->cfg;
@@ -343,7 +350,7 @@ pdl_status pdl_net_build(pdl_net *net)
                 goto done;
             }
             net_sec = sec;
-        } else if (strcmp(sec->type, "train") != 0) {
+        } else if (!is_settings_section(sec->type)) {
             b.n_sections++;
         }
     }
@@ -368,7 +375,7 @@ pdl_status pdl_net_build(pdl_net *net)
     }
     for (int s = 0, section = 0; s < cfg->n_sections; s++) {
         pdl_cfg_section *sec = &cfg->sections[s];
-        if (strcmp(sec->type, "net") != 0 && strcmp(sec->type, "train") != 0 &&
+        if (strcmp(sec->type, "net") != 0 && !is_settings_section(sec->type) &&
             (st = read_layer_section(&b, sec, section++)))
             goto done;
     }

@@ -1,13 +1,16 @@
-/* Evaluation: runs the net in inference mode over every sample of a source and gathers loss,
- * top-1/top-k accuracy, the confusion matrix and per-class accuracy. Owns no training and no
- * printing; the top-k rule itself is in metrics.c. */
+/* Evaluation: runs the net in inference mode over every sample of a source (read ahead by the
+ * loader, without augmentation) and gathers loss, top-1/top-k accuracy, the confusion matrix
+ * and per-class accuracy. Owns no training and no printing; the top-k rule is in metrics.c. */
 #include "core/error.h"
+#include "pdl/loader.h"
 #include "train/train_internal.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define EVAL_PREFETCH 2 /* batches read ahead: evaluation batches are large */
 
 /* Index of the highest score, ties to the lower index, NaN below every number (0 if all NaN). */
 static int argmax(const float *row, int classes)
@@ -41,9 +44,7 @@ pdl_status pdl_evaluate(pdl_net *net, pdl_data_source *src, int64_t batch, int k
                         pdl_eval_result *out)
 {
     memset(out, 0, sizeof *out);
-    int64_t *index = NULL;
-    float *x = NULL;
-    int32_t *labels = NULL;
+    pdl_loader *loader = NULL;
     int classes = pdl_net_classes(net);
     if (batch < 1 || k < 1)
         return pdl_error(PDL_ERR_INVALID, "evaluate: batch (%lld) and k (%d) must be >= 1",
@@ -52,7 +53,6 @@ pdl_status pdl_evaluate(pdl_net *net, pdl_data_source *src, int64_t batch, int k
     if (status != PDL_OK)
         return status;
     int64_t n = batch < src->count ? batch : src->count;
-    int64_t sample = pdl_shape_count(&src->sample);
     status = pdl_net_set_batch(net, n);
     if (status != PDL_OK)
         return status;
@@ -64,36 +64,34 @@ pdl_status pdl_evaluate(pdl_net *net, pdl_data_source *src, int64_t batch, int k
     }
     out->confusion = calloc((size_t)classes * (size_t)classes, sizeof *out->confusion);
     out->class_accuracy = calloc((size_t)classes, sizeof *out->class_accuracy);
-    index = malloc((size_t)n * sizeof *index);
-    x = calloc((size_t)(n * sample), sizeof *x);
-    labels = calloc((size_t)n, sizeof *labels);
-    if (!out->confusion || !out->class_accuracy || !index || !x || !labels) {
+    if (!out->confusion || !out->class_accuracy) {
         status = pdl_error(PDL_ERR_NOMEM, "evaluate '%s': out of memory", src->name);
         goto fail;
     }
+    pdl_loader_options lo = {.batch = n, .prefetch = EVAL_PREFETCH};
+    if ((status = pdl_loader_create(src, &lo, &loader)) != PDL_OK)
+        goto fail;
     bool has_loss = pdl_net_outputs_probabilities(net);
     double loss = 0;
     int64_t top1 = 0, topk = 0;
-    for (int64_t start = 0; start < src->count; start += n) {
-        int64_t m = src->count - start < n ? src->count - start : n;
-        for (int64_t i = 0; i < m; i++)
-            index[i] = start + i;
-        status = pdl_data_source_batch(src, NULL, index, m, x, labels);
-        if (status != PDL_OK)
+    for (;;) {
+        pdl_batch b;
+        if ((status = pdl_loader_next(loader, &b)) != PDL_OK)
             goto fail;
-        /* A short last batch is padded with zeros; in inference mode samples are independent
-         * and only the first m rows are counted. */
-        memset(x + m * sample, 0, (size_t)((n - m) * sample) * sizeof *x);
-        status = pdl_net_forward(net, x, NULL, false, 0);
+        if (!b.x)
+            break;
+        /* The loader pads a short last batch with zeros; in inference mode samples are
+         * independent and only the first b.n rows are counted. */
+        status = pdl_net_forward(net, b.x, NULL, false, 0);
         if (status != PDL_OK)
             goto fail;
         const float *scores = pdl_net_output(net); // (n, classes)
-        top1 += pdl_topk_correct(scores, labels, m, classes, 1);
-        topk += pdl_topk_correct(scores, labels, m, classes, k);
-        for (int64_t i = 0; i < m; i++) {
+        top1 += pdl_topk_correct(scores, b.labels, b.n, classes, 1);
+        topk += pdl_topk_correct(scores, b.labels, b.n, classes, k);
+        for (int64_t i = 0; i < b.n; i++) {
             const float *row = scores + i * classes;
-            out->confusion[(int64_t)labels[i] * classes + argmax(row, classes)]++;
-            loss -= log(fmax((double)row[labels[i]], (double)FLT_MIN));
+            out->confusion[(int64_t)b.labels[i] * classes + argmax(row, classes)]++;
+            loss -= log(fmax((double)row[b.labels[i]], (double)FLT_MIN));
         }
     }
     for (int c = 0; c < classes; c++) {
@@ -109,14 +107,10 @@ pdl_status pdl_evaluate(pdl_net *net, pdl_data_source *src, int64_t batch, int k
     out->topk = (double)topk / (double)src->count;
     out->k = k < classes ? k : classes;
     out->classes = classes;
-    free(index);
-    free(x);
-    free(labels);
+    pdl_loader_free(loader);
     return PDL_OK;
 fail:
-    free(index);
-    free(x);
-    free(labels);
+    pdl_loader_free(loader);
     pdl_eval_result_free(out);
     return status;
 }
