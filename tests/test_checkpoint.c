@@ -171,7 +171,9 @@ static void test_state_round_trip(void)
         if (oa && ob) {
             set_buffers(a, -1.0f);
             train_a_little(a, oa);
-            pdl_train_position pos = {3, 17, 250, 0xfedcba9876543210ull}, got = {0, 0, 0, 0};
+            pdl_train_position pos = {.epoch = 3, .batch_index = 17, .step = 250,
+                                      .seed = 0xfedcba9876543210ull, .workers = 1},
+                               got = {0};
             CHECK_OK(pdl_state_save(a, oa, &pos, path));
             CHECK_OK(pdl_state_load(b, ob, &got, path));
             CHECK(same_values(a, b));
@@ -227,7 +229,7 @@ static void test_python_weights(void)
     CHECK(text == NULL && strstr(pdl_last_error(), "no model text") != NULL);
     /* No pdl_format, no checksum: fine for weights, never for a training state. */
     pdl_optimizer *opt = optimizer(net, PDL_OPTIM_SGD, 0.9f);
-    pdl_train_position pos = {0, 0, 0, 0};
+    pdl_train_position pos = {0};
     if (opt) {
         CHECK(pdl_state_load(net, opt, &pos, path) == PDL_ERR_FORMAT);
         CHECK(strstr(pdl_last_error(), "pdl-state-1") != NULL);
@@ -253,7 +255,7 @@ static void damage_everywhere(const char *good, bool state, int every, unsigned 
     const int64_t n_state = pdl_optimizer_state_count(opt);
     int refused = 0, tried = 0;
     for (size_t p = 0; p < size; p += (size_t)every) {
-        pdl_train_position pos = {-1, -1, -1, 7};
+        pdl_train_position pos = {.epoch = -1, .batch_index = -1, .step = -1, .seed = 7};
         pdl_status st;
         if (xor_mask) {
             bytes[p] ^= (unsigned char)xor_mask;
@@ -297,7 +299,7 @@ static void test_truncated_and_corrupted(void)
     if (!opt)
         goto done;
     train_a_little(net, opt);
-    pdl_train_position pos = {1, 2, 3, 4};
+    pdl_train_position pos = {.epoch = 1, .batch_index = 2, .step = 3, .seed = 4};
     CHECK_OK(pdl_weights_save(net, weights));
     CHECK_OK(pdl_state_save(net, opt, &pos, state));
     damage_everywhere(weights, false, 1, 0);
@@ -398,7 +400,7 @@ static void test_state_mismatches(void)
     pdl_optimizer *sgd = net ? optimizer(net, PDL_OPTIM_SGD, 0.9f) : NULL;
     pdl_optimizer *plain = net ? optimizer(net, PDL_OPTIM_SGD, 0.0f) : NULL;
     pdl_optimizer *adamw = net ? optimizer(net, PDL_OPTIM_ADAMW, 0.0f) : NULL;
-    pdl_train_position pos = {0, 0, 5, 1};
+    pdl_train_position pos = {.step = 5, .seed = 1};
     if (!sgd || !plain || !adamw)
         goto done;
     CHECK_OK(pdl_weights_save(net, weights));

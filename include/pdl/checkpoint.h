@@ -27,6 +27,8 @@ typedef struct pdl_train_position {
     int64_t batch_index; /* next batch within that epoch */
     int64_t step;        /* optimizer steps done */
     uint64_t seed;
+    int64_t workers;     /* data-parallel workers (world size) that trained it; 0 counts as 1.
+                          * A resume needs the same number (pdl_train checks). */
 } pdl_train_position;
 
 /* Writes weights, buffers, optimizer state and position to path (safetensors layout with

@@ -6,6 +6,7 @@
 
 #include "pdl/checkpoint.h"
 #include "pdl/data.h"
+#include "pdl/dist.h"
 #include "pdl/net.h"
 #include "pdl/optim.h"
 
@@ -29,7 +30,7 @@ typedef struct pdl_epoch_result {
     float val_loss, val_top1, val_topk; /* NaN without validation data */
     double seconds;
     double images_per_s;
-    double data_share; /* fraction of the training time spent reading samples from the source */
+    double data_share; /* fraction of the training time spent waiting for the loader's batches */
 } pdl_epoch_result;
 
 typedef struct pdl_train_options {
@@ -40,6 +41,9 @@ typedef struct pdl_train_options {
     int checkpoint_every_epochs;     /* 0 = only at the end */
     bool resume;                 /* continue from state_path */
     int64_t max_steps;           /* stop (with a checkpoint) after this many optimizer steps; 0 = no limit */
+    int data_threads;            /* threads reading training samples ahead (pdl/loader.h); 0 = one per core */
+    int prefetch;                /* micro-batches read ahead of the one in use; 0 = the loader's default */
+    const pdl_dist_options *dist; /* data-parallel workers (pdl/dist.h); NULL: one */
     /* Called about every 100 ms of training and at the end of each epoch (may be NULL). */
     void (*on_progress)(const pdl_train_progress *progress, void *user);
     void (*on_epoch)(const pdl_epoch_result *result, void *user);
@@ -51,7 +55,9 @@ typedef struct pdl_train_options {
 
 /* Trains net on train, validating on val (may be NULL) after every epoch. Without resume the
  * parameters are initialized from config.seed; with resume they come from state_path.
- * The net's batch is set to the micro-batch. */
+ * The net's batch is set to the micro-batch. With options->dist, data-parallel workers each
+ * take a shard of every micro-batch (docs/distributed.md); under MPI only rank 0 validates,
+ * calls the callbacks and writes files, and a resume needs the world size of the state. */
 pdl_status pdl_train(pdl_net *net, pdl_data_source *train, pdl_data_source *val,
                      const pdl_train_options *options);
 

@@ -186,6 +186,7 @@ pdl_status pdl_state_save(pdl_net *net, pdl_optimizer *opt, const pdl_train_posi
     meta_add_u64(&m, "batch_index", (uint64_t)pos->batch_index);
     meta_add_u64(&m, "step", (uint64_t)pos->step);
     meta_add_u64(&m, "seed", pos->seed);
+    meta_add_u64(&m, "workers", (uint64_t)(pos->workers > 1 ? pos->workers : 1));
     return write_file(net, &state, &m, path);
 }
 
@@ -317,7 +318,7 @@ pdl_status pdl_state_load(pdl_net *net, pdl_optimizer *opt, pdl_train_position *
     const char *kind = pdl_optim_kind_name(pdl_optimizer_kind(opt));
     pdl_safetensors *st = NULL;
     staged_copy *copies = malloc((size_t)(n + 1) * sizeof *copies);
-    uint64_t steps = 0, epoch = 0, batch_index = 0, step = 0, seed = 0;
+    uint64_t steps = 0, epoch = 0, batch_index = 0, step = 0, seed = 0, workers = 1;
     pdl_shape shape;
     pdl_status s;
     if (!copies)
@@ -346,11 +347,15 @@ pdl_status pdl_state_load(pdl_net *net, pdl_optimizer *opt, pdl_train_position *
         (s = meta_number(st, "epoch", INT64_MAX, &epoch)) ||
         (s = meta_number(st, "batch_index", INT64_MAX, &batch_index)) ||
         (s = meta_number(st, "step", INT64_MAX, &step)) ||
-        (s = meta_number(st, "seed", UINT64_MAX, &seed)))
+        (s = meta_number(st, "seed", UINT64_MAX, &seed)) ||
+        /* States from before data-parallel training were all trained by one worker. */
+        (pdl_safetensors_meta(st, "workers") &&
+         (s = meta_number(st, "workers", INT32_MAX, &workers))))
         goto done;
     apply_copies(copies, n + 1);
     pdl_optimizer_set_steps(opt, (int64_t)steps);
-    *pos = (pdl_train_position){(int64_t)epoch, (int64_t)batch_index, (int64_t)step, seed};
+    *pos = (pdl_train_position){(int64_t)epoch, (int64_t)batch_index, (int64_t)step, seed,
+                                (int64_t)workers};
 done:
     pdl_safetensors_free(st);
     free(copies);

@@ -1,6 +1,7 @@
 /* The training loop: epoch order -> micro-batches -> forward/backward -> gradient scaling and
  * clipping -> optimizer step, with validation, checkpoints, progress and an exact resume. Owns
- * no file format (checkpoint.c), no optimizer math (src/optim) and no printing.
+ * no file format (checkpoint.c), no optimizer math (src/optim), no data-parallel machinery
+ * (src/dist: with workers, a step hands them its micro-batches) and no printing.
  *
  * Determinism: the samples of epoch e are visited in pdl_epoch_order(seed, e); the c-th
  * micro-batch of optimizer step s runs its stochastic layers with counter s * accumulate + c; the
@@ -9,7 +10,9 @@
  * (count % batch samples, a different subset each epoch) is dropped. */
 #include "core/error.h"
 #include "core/log.h"
+#include "dist/workers.h"
 #include "graph/net_internal.h"
+#include "pdl/loader.h"
 #include "train/train_internal.h"
 
 #include <math.h>
@@ -30,9 +33,13 @@ typedef struct run {
     int64_t micro;   /* samples per forward: batch / accumulate */
     int64_t batches; /* optimizer steps per epoch */
     int64_t target;  /* the step this session ends at: the whole run or max_steps */
-    int64_t *order;  /* (count) this epoch's sample order */
-    float *x;        /* (micro, C, H, W) */
-    int32_t *labels; /* (micro) */
+    pdl_loader *loader; /* the training source's micro-batches in epoch order */
+    float *x;           /* (rows, C, H, W), the loader's current batch */
+    int32_t *labels;    /* (rows) */
+    pdl_workers *workers; /* data-parallel workers (src/dist), or NULL for one */
+    int64_t row0, rows;   /* the rows of each micro-batch this process reads (MPI: its shard) */
+    bool writer;          /* this process validates, reports and saves (rank 0) */
+    bool stop_agreed;     /* with workers: all processes agreed to stop after the last step */
     float lr;        /* of the last step */
     /* This session's timing, for images/s and the ETA. */
     int64_t session_steps;
@@ -54,6 +61,8 @@ static pdl_status checkpoint(run *r)
 {
     const pdl_train_options *o = r->opt;
     pdl_status status = PDL_OK;
+    if (!r->writer)
+        return PDL_OK;
     if (o->state_path)
         status = pdl_state_save(r->net, r->optimizer, &r->pos, o->state_path);
     if (status == PDL_OK && o->weights_path)
@@ -90,15 +99,22 @@ static pdl_status check_options(const pdl_net *net, const pdl_data_source *train
     return PDL_OK;
 }
 
-/* Fresh parameters, or the net, optimizer and position of the saved state. */
+/* Fresh parameters, or the net, optimizer and position of the saved state (read by rank 0
+ * alone, pdl_workers_sync hands it to the others). */
 static pdl_status start_or_resume(run *r)
 {
-    r->pos = (pdl_train_position){.seed = r->cfg.seed};
-    if (!r->opt->resume)
+    const int64_t world = r->workers ? pdl_workers_world(r->workers) : 1;
+    r->pos = (pdl_train_position){.seed = r->cfg.seed, .workers = world};
+    if (!r->opt->resume || !r->writer)
         return pdl_net_init_params(r->net, r->cfg.seed);
     pdl_status status = pdl_state_load(r->net, r->optimizer, &r->pos, r->opt->state_path);
     if (status != PDL_OK)
         return status;
+    if (r->pos.workers != world)
+        return pdl_error(PDL_ERR_INVALID,
+                         "state '%s' was trained by %lld data-parallel workers, this run has "
+                         "%lld: a resume needs the same number (--workers, mpirun -np)",
+                         r->opt->state_path, (long long)r->pos.workers, (long long)world);
     if (r->pos.epoch < 0 || r->pos.step < 0 || r->pos.batch_index < 0 ||
         r->pos.batch_index > r->batches)
         return pdl_error(PDL_ERR_INVALID,
@@ -138,16 +154,20 @@ static void report_progress(run *r, double t)
     r->opt->on_progress(&p, r->opt->user);
 }
 
-/* Reads micro-batch c of the global batch that starts at batch_order into r->x and r->labels,
- * adding the time spent to the epoch's data time. */
-static pdl_status fetch_micro_batch(run *r, const int64_t *batch_order, int c)
+/* Points r->x and r->labels at micro-batch c of the current optimizer step, as the loader
+ * read it ahead, adding the time spent waiting for it to the epoch's data time. */
+static pdl_status fetch_micro_batch(run *r, int c)
 {
-    double t0 = now_s();
-    pdl_sample_ctx ctx = {.seed = r->pos.seed, .epoch = r->pos.epoch};
-    pdl_status status = pdl_data_source_batch(r->train, &ctx, batch_order + c * r->micro,
-                                              r->micro, r->x, r->labels);
-    r->epoch_data_seconds += now_s() - t0;
-    return status;
+    pdl_batch b;
+    pdl_status status = pdl_loader_next(r->loader, &b);
+    if (status != PDL_OK)
+        return status;
+    PDL_ASSERT(b.x && b.n == r->rows && b.epoch == r->pos.epoch &&
+               b.index == r->pos.batch_index * r->cfg.accumulate + c);
+    r->x = b.x;
+    r->labels = b.labels;
+    r->epoch_data_seconds += b.wait_s;
+    return PDL_OK;
 }
 
 /* Forward and backward of the micro-batch in r->x / r->labels: the gradients are added into the
@@ -168,15 +188,45 @@ static pdl_status forward_backward(run *r, uint64_t counter, float *loss)
     return pdl_net_backward(r->net);
 }
 
-/* One optimizer step over batch pos.batch_index of the epoch order. */
-static pdl_status train_step(run *r)
+/* One optimizer step of data-parallel workers: each micro-batch's rows go to the workers, the
+ * last one also reduces the gradients and updates every replica. */
+static pdl_status step_workers(run *r)
+{
+    const int accumulate = r->cfg.accumulate;
+    pdl_workers_batch b = {.step = r->pos.step,
+                           .lr = pdl_lr_at(&r->schedule, r->pos.step),
+                           .clip_norm = r->cfg.clip_norm,
+                           .stop = r->opt->stop && *r->opt->stop};
+    pdl_workers_result result = {0};
+    for (int c = 0; c < accumulate; c++) {
+        pdl_status status = fetch_micro_batch(r, c);
+        if (status != PDL_OK)
+            return status;
+        b.x = r->x;
+        b.labels = r->labels;
+        b.counter = (uint64_t)r->pos.step * (uint64_t)accumulate + (uint64_t)c;
+        b.first = c == 0;
+        b.last = c == accumulate - 1;
+        if ((status = pdl_workers_run(r->workers, &b, &result)) != PDL_OK)
+            return pdl_error_context(status, "epoch %lld, batch %lld (step %lld)",
+                                     (long long)r->pos.epoch, (long long)r->pos.batch_index,
+                                     (long long)r->pos.step);
+    }
+    r->lr = b.lr;
+    r->stop_agreed = result.stop;
+    r->epoch_loss_sum += result.loss;
+    r->epoch_micro_batches += accumulate;
+    return PDL_OK;
+}
+
+/* One optimizer step of the net alone. */
+static pdl_status step_alone(run *r)
 {
     pdl_net *net = r->net;
     int accumulate = r->cfg.accumulate;
-    const int64_t *batch_order = r->order + r->pos.batch_index * r->cfg.batch;
     pdl_net_zero_grad(net);
     for (int c = 0; c < accumulate; c++) {
-        pdl_status status = fetch_micro_batch(r, batch_order, c);
+        pdl_status status = fetch_micro_batch(r, c);
         if (status != PDL_OK)
             return status;
         uint64_t counter = (uint64_t)r->pos.step * (uint64_t)accumulate + (uint64_t)c;
@@ -198,6 +248,15 @@ static pdl_status train_step(run *r)
         pdl_clip_grad_norm(grads, n, r->cfg.clip_norm);
     r->lr = pdl_lr_at(&r->schedule, r->pos.step);
     pdl_optimizer_step(r->optimizer, pdl_net_params(net), grads, r->lr);
+    return PDL_OK;
+}
+
+/* One optimizer step over batch pos.batch_index of the epoch order. */
+static pdl_status train_step(run *r)
+{
+    pdl_status status = r->workers ? step_workers(r) : step_alone(r);
+    if (status != PDL_OK)
+        return status;
     r->pos.step++;
     r->pos.batch_index++;
     r->epoch_steps++;
@@ -244,12 +303,35 @@ static pdl_status finish_epoch(run *r, bool validate)
 
 static void begin_epoch(run *r)
 {
-    pdl_epoch_order(r->pos.seed, r->pos.epoch, r->train->count, r->order);
     r->epoch_start = r->last_progress = now_s();
     r->epoch_data_seconds = 0;
     r->epoch_loss_sum = 0;
     r->epoch_micro_batches = 0;
     r->epoch_steps = 0;
+}
+
+/* Starts reading this session's micro-batches ahead, from pos to the target step: micro-batch c
+ * of step s is the loader's batch s * accumulate + c of the epoch. None when nothing is left. */
+static pdl_status start_loader(run *r)
+{
+    int64_t accumulate = r->cfg.accumulate;
+    if (r->pos.step >= r->target)
+        return PDL_OK;
+    pdl_loader_options o = {
+        .batch = r->micro,
+        .row0 = r->row0,
+        .rows = r->rows,
+        .training = true,
+        .seed = r->pos.seed,
+        .epoch = r->pos.epoch,
+        .batch_index = r->pos.batch_index * accumulate,
+        .epochs = r->cfg.epochs,
+        .batches = r->batches * accumulate,
+        .max_batches = (r->target - r->pos.step) * accumulate,
+        .threads = r->opt->data_threads,
+        .prefetch = r->opt->prefetch,
+    };
+    return pdl_loader_create(r->train, &o, &r->loader);
 }
 
 /* Runs epochs from pos until the end, max_steps or a stop request. */
@@ -260,7 +342,8 @@ static pdl_status loop(run *r)
     while (r->pos.epoch < r->cfg.epochs) {
         begin_epoch(r);
         while (r->pos.batch_index < r->batches) {
-            bool stopped = o->stop && *o->stop;
+            /* Workers stop together, on the flag they agreed on in the last step. */
+            bool stopped = r->workers ? r->stop_agreed : o->stop && *o->stop;
             if (stopped || (o->max_steps && r->pos.step >= o->max_steps)) {
                 if (r->epoch_steps)
                     status = finish_epoch(r, !stopped);
@@ -298,6 +381,32 @@ static pdl_status loop(run *r)
     return checkpoint(r);
 }
 
+/* The data-parallel workers options->dist asks for, and this process's rows of each
+ * micro-batch. A process other than rank 0 neither validates nor reports: r->opt becomes
+ * quiet, a copy without the callbacks. */
+static pdl_status start_workers(run *r, pdl_train_options *quiet)
+{
+    const pdl_dist_options *dist = r->opt->dist;
+    r->row0 = 0;
+    r->rows = r->micro;
+    r->writer = true;
+    if (!dist || (!dist->comm && pdl_dist_world(dist) == 1))
+        return PDL_OK;
+    pdl_status status = pdl_workers_create(r->net, r->optimizer, &r->cfg, dist, &r->workers);
+    if (status != PDL_OK)
+        return status;
+    pdl_workers_rows(r->workers, &r->row0, &r->rows);
+    r->writer = pdl_workers_rank(r->workers) == 0;
+    if (!r->writer) {
+        *quiet = *r->opt;
+        quiet->on_progress = NULL;
+        quiet->on_epoch = NULL;
+        r->opt = quiet;
+        r->val = NULL;
+    }
+    return PDL_OK;
+}
+
 pdl_status pdl_train(pdl_net *net, pdl_data_source *train, pdl_data_source *val,
                      const pdl_train_options *options)
 {
@@ -318,20 +427,21 @@ pdl_status pdl_train(pdl_net *net, pdl_data_source *train, pdl_data_source *val,
         status = pdl_optimizer_create(&r.cfg.optim, pdl_net_param_count(net), &r.optimizer);
     if (status != PDL_OK)
         return status;
-    r.order = malloc((size_t)train->count * sizeof *r.order);
-    r.x = malloc((size_t)(r.micro * pdl_shape_count(&train->sample)) * sizeof *r.x);
-    r.labels = malloc((size_t)r.micro * sizeof *r.labels);
-    if (!r.order || !r.x || !r.labels) {
-        status = pdl_error(PDL_ERR_NOMEM, "train: out of memory for the batch buffers");
-        goto done;
+    pdl_train_options quiet;
+    status = start_workers(&r, &quiet);
+    if (status == PDL_OK) {
+        status = start_or_resume(&r);
+        if (r.workers)
+            status = pdl_workers_sync(r.workers, &r.pos, status);
     }
-    status = start_or_resume(&r);
+    if (status == PDL_OK)
+        status = start_loader(&r);
     if (status == PDL_OK)
         status = loop(&r);
-done:
-    free(r.order);
-    free(r.x);
-    free(r.labels);
+    pdl_loader_free(r.loader);
+    if (r.workers && options->dist->stats)
+        pdl_workers_stats(r.workers, options->dist->stats);
+    pdl_workers_free(r.workers);
     pdl_optimizer_free(r.optimizer);
     return status;
 }
