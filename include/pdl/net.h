@@ -44,8 +44,10 @@ pdl_status pdl_net_init_params(pdl_net *net, uint64_t seed);
  * (dropout masks are a function of (seed, step, layer, element)). */
 pdl_status pdl_net_forward(pdl_net *net, const float *x, const int32_t *labels, bool training,
                            uint64_t step);
-/* Backpropagates the mean loss of the last training forward. Parameter gradients are ADDED to
- * the gradient buffer (call pdl_net_zero_grad first; leaving it lets gradients accumulate). */
+/* Backpropagates the mean loss of the last training forward, once per forward (a second call
+ * without a new forward returns PDL_ERR_INVALID: the memory plan reuses what backward read).
+ * Parameter gradients are ADDED to the gradient buffer (call pdl_net_zero_grad first; leaving it
+ * lets gradients accumulate over several forward/backward pairs). */
 pdl_status pdl_net_backward(pdl_net *net);
 void pdl_net_zero_grad(pdl_net *net);
 
@@ -89,6 +91,8 @@ typedef struct pdl_layer_info {
     pdl_shape out_shape;    /* including the batch dimension */
     int64_t params;         /* trainable parameters */
     int64_t macs;           /* multiply-adds of one forward pass at the current batch */
+    const char *algo;       /* conv: the kernel in use ("gemm", "1x1-gemm", "winograd", "direct",
+                             * "reference"); NULL for other layers. Static string. */
     int64_t activation_bytes; /* bytes of this layer's output */
     int rf_h, rf_w;         /* receptive field of one output element, in input pixels */
     int jump_h, jump_w;     /* distance in input pixels between adjacent outputs */
@@ -98,11 +102,19 @@ typedef struct pdl_layer_info {
 int pdl_net_layer_count(const pdl_net *net);
 pdl_status pdl_net_layer_info(const pdl_net *net, int index, pdl_layer_info *out);
 
+/* A process-wide convolution algorithm for conv layers reshaped from now on (pdl_net_load,
+ * pdl_net_set_batch): "auto", "gemm", "winograd", "direct" or "reference" replaces each conv
+ * layer's `algo` key wherever that algorithm applies to the layer (elsewhere the layer keeps
+ * its key, `auto` by default); NULL clears it. Any other name: PDL_ERR_INVALID naming the
+ * known ones. Set it before building nets, not while another thread builds one. */
+pdl_status pdl_conv_algo_override(const char *name);
+
 /* Bytes a training step needs at the current batch: parameters, gradients, optimizer state
  * (optimizer_floats_per_param extra floats per parameter: 1 for momentum SGD, 2 for Adam),
  * activations, activation gradients, saved state and workspace. */
 int64_t pdl_net_training_bytes(const pdl_net *net, int optimizer_floats_per_param);
-/* Bytes an inference forward needs at the current batch. */
+/* Bytes an inference forward needs at the current batch. Both return -1 when planning itself
+ * runs out of memory. */
 int64_t pdl_net_inference_bytes(const pdl_net *net);
 
 /* Top-k accuracy helper: how many of the n rows of scores (n, classes) have their label

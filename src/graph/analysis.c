@@ -59,6 +59,7 @@ pdl_status pdl_net_layer_info(const pdl_net *net, int index, pdl_layer_info *out
         if (l->params[j].trainable)
             out->params += pdl_shape_count(&l->params[j].shape);
     out->macs = l->macs;
+    out->algo = l->algo;
     out->activation_bytes = pdl_shape_count(&l->out_shape) * (int64_t)sizeof(float);
     const int *rf = &net->rf[4 * index];
     out->rf_h = rf[0];
@@ -71,17 +72,27 @@ pdl_status pdl_net_layer_info(const pdl_net *net, int index, pdl_layer_info *out
     return PDL_OK;
 }
 
-int64_t pdl_net_training_bytes(const pdl_net *net, int optimizer_floats_per_param)
+/* The arena of the training or inference plan at the current batch; -1 when planning failed
+ * (out of memory: pdl_last_error says). */
+static int64_t arena_bytes(const pdl_net *net, bool training)
 {
     pdl_net_plan plan;
-    pdl_net_plan_memory(net, true, &plan, NULL);
+    if (pdl_net_plan_memory(net, training, &plan) != PDL_OK)
+        return -1;
+    int64_t bytes = (int64_t)plan.arena_bytes;
+    pdl_net_plan_free(&plan);
+    return bytes;
+}
+
+int64_t pdl_net_training_bytes(const pdl_net *net, int optimizer_floats_per_param)
+{
+    int64_t arena = arena_bytes(net, true);
     int64_t floats = net->n_params * (2 + optimizer_floats_per_param) + net->n_buffers;
-    return floats * (int64_t)sizeof(float) + (int64_t)plan.arena_bytes;
+    return arena < 0 ? -1 : floats * (int64_t)sizeof(float) + arena;
 }
 
 int64_t pdl_net_inference_bytes(const pdl_net *net)
 {
-    pdl_net_plan plan;
-    pdl_net_plan_memory(net, false, &plan, NULL);
-    return (net->n_params + net->n_buffers) * (int64_t)sizeof(float) + (int64_t)plan.arena_bytes;
+    int64_t arena = arena_bytes(net, false);
+    return arena < 0 ? -1 : (net->n_params + net->n_buffers) * (int64_t)sizeof(float) + arena;
 }

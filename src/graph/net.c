@@ -1,6 +1,7 @@
-/* The net at run time: creation and freeing, the memory plan and the buffers it places,
- * forward and backward, parameter initialization and the named tensors. Model parsing lives in
- * net_build.c, per-layer analysis in analysis.c, top-k accuracy elsewhere. */
+/* The net at run time: creation and freeing, placing the buffers of the memory plan, forward
+ * and backward, parameter initialization and the named tensors. Model parsing lives in
+ * net_build.c, the memory plan in memory_plan.c, per-layer analysis in analysis.c, top-k
+ * accuracy elsewhere. */
 #include "graph/net_internal.h"
 
 #include "core/rng.h"
@@ -11,18 +12,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ALIGN 64
-
-static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
-
-/* Zeroed memory aligned to ALIGN; *block receives what to free. calloc maps large blocks
- * lazily, so parameters of a big model cost nothing until they are written. */
+/* Zeroed memory aligned to PDL_NET_ALIGN; *block receives what to free. calloc maps large
+ * blocks lazily, so parameters of a big model cost nothing until they are written. */
 static void *aligned_zalloc(size_t bytes, void **block)
 {
-    *block = calloc(1, bytes + ALIGN);
+    *block = calloc(1, bytes + PDL_NET_ALIGN);
     if (!*block)
         return NULL;
-    return (void *)(((uintptr_t)*block + ALIGN - 1) / ALIGN * ALIGN);
+    return (void *)(((uintptr_t)*block + PDL_NET_ALIGN - 1) / PDL_NET_ALIGN * PDL_NET_ALIGN);
 }
 
 /* Refuses an allocation larger than the memory limit: PDL_MAX_MEMORY_MB from the environment,
@@ -67,12 +64,16 @@ pdl_status pdl_net_from_text(const char *text, const char *filename, pdl_net **o
         goto fail;
     }
     net->loss = NAN;
+    const char *plan = getenv("PDL_PLAN");
+    net->plan_naive = plan && !strcmp(plan, "naive");
     if ((st = pdl_cfg_parse(text, strlen(text), net->file, &net->cfg)) ||
         (st = pdl_net_build(net)))
         goto fail;
     net->out_grad = calloc((size_t)net->n_layers, sizeof *net->out_grad);
     net->rf = calloc(4 * (size_t)net->n_layers, sizeof *net->rf);
-    if (!net->out_grad || !net->rf) {
+    net->zero_start = calloc((size_t)net->n_layers + 1, sizeof *net->zero_start);
+    net->zero_layers = calloc((size_t)net->n_layers, sizeof *net->zero_layers);
+    if (!net->out_grad || !net->rf || !net->zero_start || !net->zero_layers) {
         st = pdl_error(PDL_ERR_NOMEM, "%s: out of memory", net->file);
         goto fail;
     }
@@ -148,6 +149,8 @@ void pdl_net_free(pdl_net *net)
     free(net->buffers_block);
     free(net->arena_block);
     free(net->out_grad);
+    free(net->zero_start);
+    free(net->zero_layers);
     free(net->rf);
     pdl_threadpool_free(net->pool);
     pdl_cfg_free(net->cfg);
@@ -157,44 +160,6 @@ void pdl_net_free(pdl_net *net)
 }
 
 /* ---- memory plan and buffers ------------------------------------------------------------ */
-
-void pdl_net_plan_memory(const pdl_net *net, bool training, pdl_net_plan *plan,
-                         pdl_net_offsets *offsets)
-{
-    const pdl_shape input = pdl_shape_4d(net->batch, net->input.dim[0], net->input.dim[1],
-                                         net->input.dim[2]);
-    size_t at = 0, workspace = 0;
-    memset(plan, 0, sizeof *plan);
-    plan->input_bytes = align_up(float_bytes(&input));
-    plan->labels_offset = plan->input_bytes;
-    plan->input_bytes += align_up((size_t)net->batch * sizeof(int32_t));
-    plan->input_grad_offset = PDL_NET_NO_BUFFER;
-    if (training && net->want_input_grad) {
-        plan->input_grad_offset = plan->input_bytes;
-        plan->input_bytes += align_up(float_bytes(&input));
-    }
-    at = plan->input_bytes;
-    for (int i = 0; i < net->n_layers; i++) {
-        const pdl_layer *l = &net->layers[i];
-        size_t out = align_up(float_bytes(&l->out_shape));
-        bool has_grad = training && i != net->loss_layer;
-        size_t saved = training ? align_up(l->saved_bytes) : 0;
-        if (offsets) {
-            offsets[i].out = at;
-            offsets[i].grad = has_grad ? at + out : PDL_NET_NO_BUFFER;
-            offsets[i].saved = saved ? at + out + (has_grad ? out : 0) : PDL_NET_NO_BUFFER;
-        }
-        plan->activation_bytes += out;
-        plan->gradient_bytes += has_grad ? out : 0;
-        plan->saved_bytes += saved;
-        at += out + (has_grad ? out : 0) + saved;
-        if (l->workspace_bytes > workspace)
-            workspace = l->workspace_bytes;
-    }
-    plan->workspace_offset = at;
-    plan->workspace_bytes = align_up(workspace);
-    plan->arena_bytes = at + plan->workspace_bytes;
-}
 
 /* The flat parameter, gradient and buffer storage and the named-tensor table, made once by
  * the first successful set_batch (parameters are declared by reshape). */
@@ -280,45 +245,50 @@ static pdl_status check_output(const pdl_net *net)
     return PDL_OK;
 }
 
-/* Replaces the activation arena with one planned for the current shapes and points every
- * layer at its buffers. */
-static pdl_status place_buffers(pdl_net *net)
+static float *arena_at(char *base, size_t offset)
+{
+    return offset == PDL_NET_NO_BUFFER ? NULL : (float *)(base + offset);
+}
+
+/* Replaces the activation arena with one planned for the current shapes (a training plan or
+ * an inference plan), points every layer at its buffers and lists the gradients to zero before
+ * each backward. */
+static pdl_status place_buffers(pdl_net *net, bool training)
 {
     pdl_net_plan plan;
-    pdl_net_offsets *offsets = calloc((size_t)net->n_layers, sizeof *offsets);
     void *block = NULL;
     char *base = NULL;
-    if (offsets) {
-        pdl_net_plan_memory(net, true, &plan, offsets);
-        char what[64];
-        snprintf(what, sizeof what, "activations at batch %lld", (long long)net->batch);
-        if (check_memory_limit(net, (double)plan.arena_bytes, what)) {
-            free(offsets);
-            return PDL_ERR_NOMEM;
-        }
-        base = aligned_zalloc(plan.arena_bytes, &block);
-    }
-    if (!base) {
-        free(offsets);
-        return pdl_error(PDL_ERR_NOMEM, "%s: out of memory for activations at batch %lld",
-                         net->file, (long long)net->batch);
+    pdl_status st = pdl_net_plan_memory(net, training, &plan);
+    if (st)
+        return st;
+    char what[64];
+    snprintf(what, sizeof what, "activations at batch %lld", (long long)net->batch);
+    if ((st = check_memory_limit(net, (double)plan.arena_bytes, what)))
+        goto done;
+    if (!(base = aligned_zalloc(plan.arena_bytes, &block))) {
+        st = pdl_error(PDL_ERR_NOMEM, "%s: out of memory for activations at batch %lld",
+                       net->file, (long long)net->batch);
+        goto done;
     }
     free(net->arena_block);
     net->arena_block = block;
-    net->input_copy = (float *)base;
-    net->labels_copy = (int32_t *)(base + plan.labels_offset);
-    net->input_grad = plan.input_grad_offset == PDL_NET_NO_BUFFER
+    net->arena_training = training;
+    net->input_copy = (float *)(base + plan.buffers[plan.input_buffer].offset);
+    net->labels_copy = (int32_t *)(base + plan.buffers[plan.labels_buffer].offset);
+    net->input_grad = plan.input_grad_buffer < 0
                           ? NULL
-                          : (float *)(base + plan.input_grad_offset);
+                          : (float *)(base + plan.buffers[plan.input_grad_buffer].offset);
+    void *workspace = plan.workspace_buffer < 0 ? NULL
+                                                : base + plan.buffers[plan.workspace_buffer].offset;
     for (int i = 0; i < net->n_layers; i++) {
         pdl_layer *l = &net->layers[i];
-        l->out = (float *)(base + offsets[i].out);
-        net->out_grad[i] = offsets[i].grad == PDL_NET_NO_BUFFER
-                               ? NULL
-                               : (float *)(base + offsets[i].grad);
+        const pdl_net_offsets *o = &plan.layers[i];
+        l->out = arena_at(base, o->out);
+        net->out_grad[i] = arena_at(base, o->grad);
         l->dout = net->out_grad[i];
-        l->saved = offsets[i].saved == PDL_NET_NO_BUFFER ? NULL : base + offsets[i].saved;
-        l->workspace = plan.workspace_bytes ? base + plan.workspace_offset : NULL;
+        l->saved = arena_at(base, o->saved);
+        l->workspace = workspace;
+        l->in_place = o->in_place;
     }
     for (int i = 0; i < net->n_layers; i++) {
         pdl_layer *l = &net->layers[i];
@@ -328,8 +298,18 @@ static pdl_status place_buffers(pdl_net *net)
             l->din[k] = from < 0 ? net->input_grad : net->out_grad[from];
         }
     }
-    free(offsets);
-    return PDL_OK;
+    /* zero_layers grouped by the layer whose backward each gradient waits for */
+    int at = 0;
+    for (int i = 0; i < net->n_layers; i++) {
+        net->zero_start[i] = at;
+        for (int g = 0; g < net->n_layers; g++)
+            if (plan.layers[g].zero_at == i)
+                net->zero_layers[at++] = g;
+    }
+    net->zero_start[net->n_layers] = at;
+done:
+    pdl_net_plan_free(&plan);
+    return st;
 }
 
 pdl_status pdl_net_set_batch(pdl_net *net, int64_t n)
@@ -386,8 +366,8 @@ pdl_status pdl_net_forward(pdl_net *net, const float *x, const int32_t *labels, 
                          "pdl_net_set_batch failed)", net->file);
     PDL_ASSERT(x);
     net->backward_ready = false;
-    if (net->arena_stale) {
-        pdl_status st = place_buffers(net);
+    if (net->arena_stale || (training && !net->arena_training)) {
+        pdl_status st = place_buffers(net, training);
         if (st)
             return st;
         net->arena_stale = false;
@@ -425,12 +405,13 @@ bool pdl_net_layer_needs_backward(const pdl_layer *l)
     return false;
 }
 
-void pdl_net_clear_activation_grads(pdl_net *net)
+void pdl_net_zero_grads_at(pdl_net *net, int layer)
 {
-    for (int i = 0; i < net->n_layers; i++)
-        if (net->out_grad[i])
-            memset(net->out_grad[i], 0, float_bytes(&net->layers[i].out_shape));
-    if (net->input_grad)
+    for (int z = net->zero_start[layer]; z < net->zero_start[layer + 1]; z++) {
+        int g = net->zero_layers[z];
+        memset(net->out_grad[g], 0, float_bytes(&net->layers[g].out_shape));
+    }
+    if (layer == net->n_layers - 1 && net->input_grad)
         memset(net->input_grad, 0,
                (size_t)(net->batch * pdl_shape_count(&net->input)) * sizeof(float));
 }
@@ -442,11 +423,13 @@ pdl_status pdl_net_backward(pdl_net *net)
                          net->file);
     if (!net->backward_ready)
         return pdl_error(PDL_ERR_INVALID,
-                         "%s: backward needs a training forward with labels just before it",
+                         "%s: backward needs a training forward with labels just before it "
+                         "(one backward per forward: the memory plan reuses what backward read)",
                          net->file);
-    pdl_net_clear_activation_grads(net);
+    net->backward_ready = false;
     const pdl_layer_ctx ctx = pdl_net_layer_ctx(net, true, true);
     for (int i = net->n_layers - 1; i >= 0; i--) {
+        pdl_net_zero_grads_at(net, i);
         if (pdl_net_layer_needs_backward(&net->layers[i]))
             net->layers[i].ops->backward(&net->layers[i], &ctx);
         if (net->backward_hook)

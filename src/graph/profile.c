@@ -59,9 +59,9 @@ static void time_pass(pdl_net *net, double *times)
         l->ops->forward(l, &ctx);
         times[2 * i] = pdl_seconds() - start;
     }
-    pdl_net_clear_activation_grads(net);
     for (int i = net->n_layers - 1; i >= 0; i--) {
         pdl_layer *l = &net->layers[i];
+        pdl_net_zero_grads_at(net, i);
         times[2 * i + 1] = 0.0;
         if (!pdl_net_layer_needs_backward(l))
             continue;
