@@ -1,8 +1,10 @@
 /* `pdl bench`: training-step and inference speed of a model (median/min/max over timed steps),
  * per-layer times with GFLOP/s and % of the machine's peak, peak RSS beside the predicted memory,
- * the machine's peak alone (--peak) and the convnet-benchmarks suite. Owns the command line, the
+ * the loader's speed on a dataset (--data), the machine's peak alone (--peak) and the
+ * convnet-benchmarks suite. Owns the command line, the
  * timed loops and the display; the measurements underneath are libpdl's (pdl/bench.h). */
 #include "cli.h"
+#include "cli_data.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -14,13 +16,15 @@
 #define SGD_MOMENTUM_FLOATS 1 /* the update timed below: SGD with momentum, one float of state */
 #define SEED 1
 #define PATH_SIZE 4096
+#define DATA_SECONDS 3.0 /* --data: how long the loader is timed */
 
 #define USAGE                                                                                  \
     "usage: pdl bench MODEL.cfg [--batch N] [--threads T] [--iterations K] [--json]\n"         \
-    "                 [--no-layers] [--peak-gflops X]\n"                                       \
+    "                 [--no-layers] [--peak-gflops X] [--conv-algo NAME]\n"                    \
+    "                 [--data DIR [--data-threads T]]\n"                                       \
     "       pdl bench --peak [--threads T] [--json]\n"                                         \
     "       pdl bench --suite convnet [--batch-scale F] [--models DIR] [--threads T]\n"        \
-    "                 [--iterations K] [--json] [--peak-gflops X]\n"
+    "                 [--iterations K] [--json] [--peak-gflops X] [--conv-algo NAME]\n"
 
 static int bad_usage(void)
 {
@@ -40,7 +44,9 @@ static void help(void)
           "of the machine's FP32 peak (a training step counts 3x the forward's FLOPs, an FMA\n"
           "2 FLOPs), the peak RSS after the training steps beside pdl_net_training_bytes.\n"
           "Then, in a separate pass so that per-layer timers do not inflate the totals, each\n"
-          "layer's training forward and backward ms (median of K), GFLOP/s and % of peak.\n"
+          "layer's training forward and backward ms (median of K), GFLOP/s and % of peak,\n"
+          "and the algorithm of each conv layer. GFLOP/s always counts the direct\n"
+          "convolution's MACs, whatever the algorithm (Winograd does fewer multiplications).\n"
           "The peak is measured once at the start (about a second), unless --peak-gflops.\n"
           "\n"
           "options:\n"
@@ -50,6 +56,9 @@ static void help(void)
           "  --json             one JSON object per model and line (docs/benchmarks.md)\n"
           "  --no-layers        skip the per-layer pass and the peak measurement\n"
           "  --peak-gflops X    the 100% line in GFLOP/s instead of measuring it\n"
+          "  --conv-algo NAME   auto, gemm, winograd, direct or reference for every conv layer\n"
+          "                     where it applies (elsewhere, and by default: the layer's\n"
+          "                     `algo` key, docs/model-files.md)\n"
           "  --peak             measure the machine alone: FP32 FMA GFLOP/s on 1 and on T\n"
           "                     threads (AVX-512F, AVX2+FMA or plain C: the best this CPU runs)\n"
           "                     and the bandwidth of a STREAM-style triad over 256 MB\n"
@@ -60,6 +69,11 @@ static void help(void)
           "  --batch-scale F    scale the suite's batches (default 1; 0.25 suits a small\n"
           "                     machine: 2 cores need minutes per model at full batches)\n"
           "  --models DIR       where the suite's .cfg files are (default: models)\n"
+          "  --data DIR         also time the loader alone on the dataset folder's train_db\n"
+          "                     (batches of --batch with the model's [data] augmentation,\n"
+          "                     about 3 s): images/s beside the training step's, to see\n"
+          "                     whether reading would keep up (docs/datasets.md)\n"
+          "  --data-threads T   the loader's threads (default: [data] threads, else all cores)\n"
           "  --help             this text\n",
           stdout);
 }
@@ -68,8 +82,11 @@ static void help(void)
 
 typedef struct bench_args {
     const char *model, *suite, *models_dir;
+    const char *conv_algo; /* --conv-algo, or NULL */
     int64_t batch, iterations;
     double batch_scale, peak_gflops; /* peak_gflops 0: measure */
+    const char *data_dir;            /* --data: time the loader too */
+    int64_t data_threads;
     bool batch_given, scale_given, json, no_layers, peak_only;
 } bench_args;
 
@@ -105,6 +122,14 @@ static int parse_args(int argc, char **argv, bench_args *a, bool *done)
                 !cli_parse_int("bench", arg, value, 1, 256, &threads))
                 return bad_usage();
             setenv("PDL_NUM_THREADS", value, 1);
+        } else if (!strcmp(arg, "--conv-algo")) {
+            if (!(value = cli_value("bench", argc, argv, &i)))
+                return bad_usage();
+            if (pdl_conv_algo_override(value) != PDL_OK) {
+                fprintf(stderr, "pdl bench: --conv-algo: %s\n", pdl_last_error());
+                return bad_usage();
+            }
+            a->conv_algo = value;
         } else if (!strcmp(arg, "--peak-gflops")) {
             if (!(value = cli_value("bench", argc, argv, &i)) ||
                 !cli_parse_float("bench", arg, value, 1e-3, 1e9, &a->peak_gflops))
@@ -114,6 +139,13 @@ static int parse_args(int argc, char **argv, bench_args *a, bool *done)
                 !cli_parse_float("bench", arg, value, 1e-3, 64, &a->batch_scale))
                 return bad_usage();
             a->scale_given = true;
+        } else if (!strcmp(arg, "--data")) {
+            if (!(a->data_dir = cli_value("bench", argc, argv, &i)))
+                return bad_usage();
+        } else if (!strcmp(arg, "--data-threads")) {
+            if (!(value = cli_value("bench", argc, argv, &i)) ||
+                !cli_parse_int("bench", arg, value, 1, 1024, &a->data_threads))
+                return bad_usage();
         } else if (!strcmp(arg, "--suite")) {
             if (!(a->suite = cli_value("bench", argc, argv, &i)))
                 return bad_usage();
@@ -147,6 +179,10 @@ static int parse_args(int argc, char **argv, bench_args *a, bool *done)
     }
     if (a->scale_given && !a->suite) {
         fprintf(stderr, "pdl bench: --batch-scale goes with --suite\n");
+        return bad_usage();
+    }
+    if ((a->data_dir || a->data_threads) && !a->model) {
+        fprintf(stderr, "pdl bench: --data and --data-threads go with a model file\n");
         return bad_usage();
     }
     return 0;
@@ -203,6 +239,7 @@ static void reset_peak_rss(void)
 
 typedef struct model_result {
     const char *path;
+    const char *conv_algo;   /* --conv-algo, or NULL */
     char name[128];          /* the file name without .cfg: "resnet18" */
     int64_t batch, macs, params, peak_rss, predicted_bytes;
     int threads, iterations, n_layers;
@@ -252,6 +289,7 @@ static bool measure_model(const bench_args *a, const char *path, int64_t batch, 
     pdl_optimizer *opt = NULL;
     reset_peak_rss();
     r->path = path;
+    r->conv_algo = a->conv_algo;
     r->batch = batch;
     r->iterations = k;
     if (pdl_net_load(path, &r->net) != PDL_OK) {
@@ -391,6 +429,11 @@ static void print_model_json(const model_result *r)
     cli_json_string(stdout, r->path);
     printf(", \"batch\": %lld, \"threads\": %d, \"iterations\": %d", (long long)r->batch,
            r->threads, r->iterations);
+    printf(", \"conv_algo\": ");
+    if (r->conv_algo)
+        cli_json_string(stdout, r->conv_algo);
+    else
+        printf("null");
     json_stats(stdout, "train_ms", &r->train);
     json_stats(stdout, "forward_ms", &r->forward);
     json_stats(stdout, "backward_ms", &r->backward);
@@ -425,6 +468,11 @@ static void print_model_json(const model_result *r)
         cli_json_string(stdout, info.name);
         printf(", \"type\": ");
         cli_json_string(stdout, info.type);
+        printf(", \"algo\": ");
+        if (info.algo)
+            cli_json_string(stdout, info.algo);
+        else
+            printf("null");
         json_field(stdout, "forward_ms", t->forward_ms);
         json_field(stdout, "backward_ms", t->has_backward ? t->backward_ms : NAN);
         printf(", \"macs\": %lld, \"backward_macs\": %lld", (long long)t->macs,
@@ -493,6 +541,8 @@ static void print_model_text(const model_result *r, const peak_line *pl)
     printf("model        %s (%s): batch %lld, %d thread%s, %d timed iterations after 1 "
            "warm-up\n", r->name, r->path, (long long)r->batch, r->threads,
            r->threads == 1 ? "" : "s", r->iterations);
+    if (r->conv_algo)
+        printf("conv         --conv-algo %s wherever it applies\n", r->conv_algo);
     print_peak_line(pl);
     printf("\n%-40s %10s %10s %10s\n", "ms per iteration", "median", "min", "max");
     const struct {
@@ -527,8 +577,8 @@ static void print_model_text(const model_result *r, const peak_line *pl)
     }
     printf("\nper layer: a separate pass of training forward and backward, median of %d; "
            "GFLOP/s = 2 x MACs / time\n", r->iterations);
-    printf("%4s  %-*s  %-12s %9s %8s %6s %9s %8s %6s\n", "#", width, "layer", "type", "fwd ms",
-           "GFLOP/s", "%peak", "bwd ms", "GFLOP/s", "%peak");
+    printf("%4s  %-*s  %-12s %-9s %9s %8s %6s %9s %8s %6s\n", "#", width, "layer", "type", "algo",
+           "fwd ms", "GFLOP/s", "%peak", "bwd ms", "GFLOP/s", "%peak");
     double sum_fwd = 0, sum_bwd = 0;
     for (int i = 0; i < r->n_layers; i++) {
         const pdl_layer_timing *t = &r->layers[i];
@@ -539,16 +589,17 @@ static void print_model_text(const model_result *r, const peak_line *pl)
         const double bwd_gf =
             t->backward_macs ? gflops(2.0 * (double)t->backward_macs, t->backward_ms) : NAN;
         char d[32], e[32];
-        printf("%4d  %-*s  %-12s %9.3f %8s %6s %9s %8s %6s\n", i, width, info.name, info.type,
-               t->forward_ms, num(fwd_gf, "%.1f", a, sizeof a),
+        printf("%4d  %-*s  %-12s %-9s %9.3f %8s %6s %9s %8s %6s\n", i, width, info.name,
+               info.type, info.algo ? info.algo : "-", t->forward_ms,
+               num(fwd_gf, "%.1f", a, sizeof a),
                num(percent(fwd_gf, peak), "%.1f", b, sizeof b),
                t->has_backward ? num(t->backward_ms, "%.3f", c, sizeof c) : "-",
                num(bwd_gf, "%.1f", d, sizeof d), num(percent(bwd_gf, peak), "%.1f", e, sizeof e));
         sum_fwd += t->forward_ms;
         sum_bwd += t->backward_ms;
     }
-    printf("%4s  %-*s  %-12s %9.3f %8s %6s %9.3f\n", "", width, "sum", "", sum_fwd, "", "",
-           sum_bwd);
+    printf("%4s  %-*s  %-12s %-9s %9.3f %8s %6s %9.3f\n", "", width, "sum", "", "", sum_fwd, "",
+           "", sum_bwd);
 }
 
 /* ---- modes ------------------------------------------------------------------------------- */
@@ -597,6 +648,34 @@ static void print_suite_row(const model_result *r)
            mib(r->peak_rss, e, sizeof e), mib(r->predicted_bytes, f, sizeof f));
 }
 
+/* Times the loader on --data at the model's batch and prints its images/s beside the training
+ * step's (text, or one more JSON line); false after printing why. */
+static bool bench_data(const bench_args *a, const model_result *r)
+{
+    double images_per_s, train_per_s = (double)r->batch * 1e3 / r->train.median;
+    int threads;
+    if (!cli_measure_loader("bench", a->data_dir, r->net, r->batch, (int)a->data_threads,
+                            DATA_SECONDS, &images_per_s, &threads))
+        return false;
+    if (a->json) {
+        printf("{\"data\": ");
+        cli_json_string(stdout, a->data_dir);
+        printf(", \"model\": ");
+        cli_json_string(stdout, r->name);
+        printf(", \"batch\": %lld, \"threads\": %d", (long long)r->batch, threads);
+        json_field(stdout, "images_per_s", images_per_s);
+        json_field(stdout, "train_images_per_s", train_per_s);
+        printf("}\n");
+    } else {
+        printf("\ndata: %s/train_db read and augmented at %.0f images/s on %d threads (the "
+               "training step takes %.0f images/s: %s)\n",
+               a->data_dir, images_per_s, threads, train_per_s,
+               images_per_s >= train_per_s ? "the loader keeps up"
+                                           : "training would wait for data");
+    }
+    return true;
+}
+
 /* Measures and prints one model (a summary row when row is set); returns the exit code. */
 static int run_model(const bench_args *a, const char *path, int64_t batch, const peak_line *p,
                      bool layers, bool row)
@@ -612,7 +691,7 @@ static int run_model(const bench_args *a, const char *path, int64_t batch, const
             print_suite_row(&r);
         else
             print_model_text(&r, p);
-        status = 0;
+        status = a->data_dir && !row && !bench_data(a, &r) ? 1 : 0;
     }
     if (fflush(stdout) != 0) {
         perror("pdl bench: writing the output");

@@ -10,8 +10,8 @@
 #define SGD_MOMENTUM_FLOATS 1 /* optimizer state per parameter assumed for training memory */
 
 #define USAGE                                                                                  \
-    "usage: pdl info MODEL.cfg [--batch N] [--json]\n"                                         \
-    "       pdl info --compare A.cfg B.cfg [--batch N] [--json]\n"
+    "usage: pdl info MODEL.cfg [--batch N] [--json] [--conv-algo NAME]\n"                      \
+    "       pdl info --compare A.cfg B.cfg [--batch N] [--json] [--conv-algo NAME]\n"
 
 /* A bad command line: what is wrong was printed; the synopsis follows on stderr, exit 2. */
 static int bad_usage(void)
@@ -24,11 +24,12 @@ static void help(void)
 {
     printf(USAGE
            "\n"
-           "Shows each layer of a model: its output shape (C x H x W), trainable parameters,\n"
-           "multiply-adds (MACs) of one forward pass, activation memory (fp32) and receptive\n"
-           "field in input pixels; then the totals and the memory of a training step (assuming\n"
-           "SGD with momentum: parameters, gradients, momentum, activations and their gradients,\n"
-           "saved state, workspace) and of an inference, at batch N.\n"
+           "Shows each layer of a model: the algorithm of a conv layer (gemm, 1x1-gemm: GEMM\n"
+           "without im2col, winograd, direct, reference), its output shape (C x H x W), trainable\n"
+           "parameters, multiply-adds (MACs) of one forward pass, activation memory (fp32) and\n"
+           "receptive field in input pixels; then the totals and the memory of a training step\n"
+           "(assuming SGD with momentum: parameters, gradients, momentum, activations and their\n"
+           "gradients, saved state, workspace) and of an inference, at batch N.\n"
            "--compare shows two models side by side: weights, MACs, receptive field of the\n"
            "output, output shape, memory, and the ratios B/A.\n"
            "\n"
@@ -36,10 +37,13 @@ static void help(void)
            "1 at the input; merges take the largest input; fc and flatten see their whole input.\n"
            "\n"
            "options:\n"
-           "  --batch N   batch size for MACs and memory (default 1)\n"
-           "  --json      JSON instead of text\n"
-           "  --compare   compare two models\n"
-           "  --help      this text\n");
+           "  --batch N          batch size for MACs and memory (default 1)\n"
+           "  --json             JSON instead of text\n"
+           "  --compare          compare two models\n"
+           "  --conv-algo NAME   auto, gemm, winograd, direct or reference for every conv layer\n"
+           "                     where it applies (elsewhere, and by default: the layer's\n"
+           "                     `algo` key, docs/model-files.md)\n"
+           "  --help             this text\n");
 }
 
 /* ---- numbers as text --------------------------------------------------------------------- */
@@ -169,15 +173,16 @@ static void print_table(pdl_net *net, const summary *s, int64_t batch)
     }
     printf("model %s: input %s, %d classes, batch %lld\n\n", s->file,
            sample_shape(&s->input, 0, a, sizeof a), s->classes, (long long)batch);
-    printf("%4s  %-*s  %-12s  %-14s  %12s  %10s  %10s  %9s\n", "#", width, "layer", "type",
-           "output", "params", "MACs", "memory", "RF");
+    printf("%4s  %-*s  %-12s  %-9s  %-14s  %12s  %10s  %10s  %9s\n", "#", width, "layer", "type",
+           "algo", "output", "params", "MACs", "memory", "RF");
     for (int i = 0; i < s->layers; i++) {
         pdl_layer_info info;
         if (pdl_net_layer_info(net, i, &info) != PDL_OK)
             continue;
         char rf[32];
         snprintf(rf, sizeof rf, "%dx%d", info.rf_h, info.rf_w);
-        printf("%4d  %-*s  %-12s  %-14s  %12s  %10s  %10s  %9s\n", i, width, info.name, info.type,
+        printf("%4d  %-*s  %-12s  %-9s  %-14s  %12s  %10s  %10s  %9s\n", i, width, info.name,
+               info.type, info.algo ? info.algo : "-",
                sample_shape(&info.out_shape, 1, a, sizeof a), grouped(info.params, b, sizeof b),
                si((double)info.macs, c, sizeof c),
                bytes_text(info.activation_bytes, d, sizeof d), rf);
@@ -230,6 +235,11 @@ static void print_json(pdl_net *net, const summary *s, int64_t batch)
         cli_json_string(stdout, info.name);
         printf(", \"type\": ");
         cli_json_string(stdout, info.type);
+        printf(", \"algo\": ");
+        if (info.algo)
+            cli_json_string(stdout, info.algo);
+        else
+            printf("null");
         printf(", \"line\": %d, \"inputs\": [", info.line);
         for (int k = 0; k < info.n_inputs; k++) {
             printf(k ? ", " : "");
@@ -351,6 +361,13 @@ int cmd_info(int argc, char **argv)
             const char *value = cli_value("info", argc, argv, &i);
             if (!value || !cli_parse_int("info", "--batch", value, 1, 1 << 20, &batch))
                 return bad_usage();
+        } else if (!strcmp(arg, "--conv-algo")) {
+            const char *value = cli_value("info", argc, argv, &i);
+            if (!value || pdl_conv_algo_override(value) != PDL_OK) {
+                if (value)
+                    fprintf(stderr, "pdl info: --conv-algo: %s\n", pdl_last_error());
+                return bad_usage();
+            }
         } else if (arg[0] == '-' && arg[1] != '\0') {
             fprintf(stderr, "pdl info: unknown option '%s'\n", arg);
             return bad_usage();

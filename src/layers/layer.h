@@ -104,6 +104,7 @@ struct pdl_layer {
     void *saved;
 
     int64_t macs;           /* multiply-adds of one forward pass at the current batch */
+    const char *algo;       /* kernel chosen by reshape ("gemm", "winograd", ...); NULL: none */
     int rf_kernel_h, rf_kernel_w;   /* effective kernel extent (dilation included); 1 if none */
     int rf_stride_h, rf_stride_w;   /* 1 if none */
     float loss;             /* loss layers: mean loss of the last forward with labels */

@@ -1,5 +1,6 @@
-/* 2-D convolution kernels on the CPU, NCHW, fp32: the reference (direct loops, the test oracle)
- * and im2col + GEMM. Owns the geometry and the kernels; knows nothing of layers or options.
+/* 2-D convolution kernels on the CPU, NCHW, fp32: the reference (direct loops, the test oracle),
+ * im2col + GEMM, Winograd F(4x4, 3x3) and a direct kernel for depthwise/grouped layers. Owns the
+ * geometry and the kernels; knows nothing of layers, options or which algorithm a layer uses.
  * Tensors: x is (N, C, H, W), w is (K, C/groups, R, S), bias is (K), y is (N, K, OH, OW). */
 #ifndef PDL_BACKEND_CPU_CONV_H
 #define PDL_BACKEND_CPU_CONV_H
@@ -38,8 +39,11 @@ void pdl_conv_ref_backward_weight(const pdl_conv_geom *g, const float *x, const 
 /* im2col + GEMM kernels. workspace holds at least pdl_conv_gemm_workspace_size(g) bytes (the
  * column matrix of one image, (C R S, OH OW) floats; 0 for 1x1 stride-1 unpadded kernels, which
  * go straight to GEMM). Images are processed one after another; the GEMMs and the im2col/col2im
- * loops run on the pool. Results do not depend on the thread count: the weight gradient sums
- * the images in order and no reduction is ever split across threads. */
+ * loops run on the pool. The forward's bias is the GEMM's starting C (beta = 1), added in its
+ * output pass. Results do not depend on the thread count: the weight gradient sums the images
+ * in order and no reduction is ever split across threads. */
+/* True for 1x1 stride-1 unpadded kernels, whose column matrix is the input itself. */
+bool pdl_conv_gemm_is_pointwise(const pdl_conv_geom *g);
 size_t pdl_conv_gemm_workspace_size(const pdl_conv_geom *g);
 void pdl_conv_gemm_forward(pdl_threadpool *pool, const pdl_conv_geom *g, const float *x,
                            const float *w, const float *bias, float *y, float *workspace);
@@ -47,5 +51,27 @@ void pdl_conv_gemm_backward_data(pdl_threadpool *pool, const pdl_conv_geom *g, c
                                  const float *w, float *dx, float *workspace);
 void pdl_conv_gemm_backward_weight(pdl_threadpool *pool, const pdl_conv_geom *g, const float *x,
                                    const float *dy, float *dw, float *dbias, float *workspace);
+
+/* Winograd F(4x4, 3x3) (winograd.c): applies to 3x3 kernels at stride 1, dilation 1, groups 1,
+ * any padding. Forward and backward-data (dx +=); the weight gradient is im2col + GEMM's.
+ * workspace holds pdl_conv_winograd_workspace_size(g) bytes (transformed weights and one chunk
+ * of transformed tiles, enough for both passes); the calls never allocate. Max |error| below
+ * 1e-4 * max |reference| on random data; the same bits for any thread count. */
+bool pdl_conv_winograd_applies(const pdl_conv_geom *g);
+size_t pdl_conv_winograd_workspace_size(const pdl_conv_geom *g);
+void pdl_conv_winograd_forward(pdl_threadpool *pool, const pdl_conv_geom *g, const float *x,
+                               const float *w, const float *bias, float *y, float *workspace);
+void pdl_conv_winograd_backward_data(pdl_threadpool *pool, const pdl_conv_geom *g,
+                                     const float *dy, const float *w, float *dx, float *workspace);
+
+/* Direct loops (conv_direct.c) for any geometry, fast where a group has few channels
+ * (depthwise, grouped): threads over planes, vectorized along output rows, no workspace.
+ * Same conventions as the reference: y = ..., dx +=, dw += and dbias += (dbias may be NULL). */
+void pdl_conv_direct_forward(pdl_threadpool *pool, const pdl_conv_geom *g, const float *x,
+                             const float *w, const float *bias, float *y);
+void pdl_conv_direct_backward_data(pdl_threadpool *pool, const pdl_conv_geom *g,
+                                   const float *dy, const float *w, float *dx);
+void pdl_conv_direct_backward_weight(pdl_threadpool *pool, const pdl_conv_geom *g,
+                                     const float *x, const float *dy, float *dw, float *dbias);
 
 #endif

@@ -1,14 +1,15 @@
-/* Convolution as matrix multiplication: im2col + GEMM forward, GEMM + col2im backward-data,
- * im2col + GEMM backward-weight, per group; 1x1 stride-1 unpadded kernels skip im2col. Owns the
- * column-matrix layout; the GEMM itself lives in gemm.c, the oracle in conv_ref.c. */
+/* Convolution as matrix multiplication: im2col + GEMM forward (the bias folded into the GEMM's
+ * output pass), GEMM + col2im backward-data, im2col + GEMM backward-weight, per group; 1x1
+ * stride-1 unpadded kernels skip im2col. Owns the column-matrix layout; the GEMM itself lives in
+ * gemm.c, the oracle in conv_ref.c. */
 #include "backend/cpu/conv.h"
 
 #include "backend/cpu/gemm.h"
 
 enum { ROWS_GRAIN = 4 };
 
-/* True when the column matrix of an image is the image itself: (C, H W). */
-static bool is_pointwise(const pdl_conv_geom *g)
+/* The column matrix of an image is the image itself: (C, H W). */
+bool pdl_conv_gemm_is_pointwise(const pdl_conv_geom *g)
 {
     return g->r == 1 && g->s == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_h == 0 &&
            g->pad_w == 0;
@@ -16,7 +17,7 @@ static bool is_pointwise(const pdl_conv_geom *g)
 
 size_t pdl_conv_gemm_workspace_size(const pdl_conv_geom *g)
 {
-    if (is_pointwise(g))
+    if (pdl_conv_gemm_is_pointwise(g))
         return 0;
     return (size_t)(g->c * g->r * g->s) * (size_t)(g->out_h * g->out_w) * sizeof(float);
 }
@@ -82,14 +83,14 @@ static void col2im_channels(void *arg, int64_t begin, int64_t end)
     }
 }
 
-/* y[k][p] += bias[k] for filters [begin, end). */
-static void add_bias_rows(void *arg, int64_t begin, int64_t end)
+/* y[k][p] = bias[k] for filters [begin, end): the C the forward GEMM adds its product to. */
+static void fill_bias_rows(void *arg, int64_t begin, int64_t end)
 {
     const col_job *job = (const col_job *)arg;
     int64_t spatial = job->g->out_h * job->g->out_w;
     for (int64_t k = begin; k < end; k++)
         for (int64_t p = 0; p < spatial; p++)
-            job->y[k * spatial + p] += job->bias[k];
+            job->y[k * spatial + p] = job->bias[k];
 }
 
 /* The column matrix of image x (C, H, W): x itself for pointwise kernels, else im2col into
@@ -97,7 +98,7 @@ static void add_bias_rows(void *arg, int64_t begin, int64_t end)
 static const float *columns(pdl_threadpool *pool, const pdl_conv_geom *g, const float *x,
                             float *workspace)
 {
-    if (is_pointwise(g))
+    if (pdl_conv_gemm_is_pointwise(g))
         return x;
     col_job job = {.g = g, .x = x, .col = workspace};
     pdl_parallel_for(pool, g->c * g->r * g->s, ROWS_GRAIN, im2col_rows, &job);
@@ -113,15 +114,15 @@ void pdl_conv_gemm_forward(pdl_threadpool *pool, const pdl_conv_geom *g, const f
     for (int64_t n = 0; n < g->n; n++) {
         const float *col = columns(pool, g, x + n * g->c * g->h * g->w, workspace);
         float *yn = y + n * g->k * spatial;
-        for (int64_t gi = 0; gi < g->groups; gi++)
-            /* y_g (Kg, OH OW) = w_g (Kg, Cg R S) * col_g (Cg R S, OH OW) */
-            pdl_cpu_gemm(pool, false, false, kg, spatial, depth, 1.0f, w + gi * kg * depth, depth,
-                         col + gi * depth * spatial, spatial, 0.0f, yn + gi * kg * spatial,
-                         spatial);
         if (bias) {
             col_job job = {.g = g, .bias = bias, .y = yn};
-            pdl_parallel_for(pool, g->k, ROWS_GRAIN, add_bias_rows, &job);
+            pdl_parallel_for(pool, g->k, ROWS_GRAIN, fill_bias_rows, &job);
         }
+        for (int64_t gi = 0; gi < g->groups; gi++)
+            /* y_g (Kg, OH OW) = w_g (Kg, Cg R S) * col_g (Cg R S, OH OW) + (bias or nothing) */
+            pdl_cpu_gemm(pool, false, false, kg, spatial, depth, 1.0f, w + gi * kg * depth, depth,
+                         col + gi * depth * spatial, spatial, bias ? 1.0f : 0.0f,
+                         yn + gi * kg * spatial, spatial);
     }
 }
 
@@ -131,7 +132,7 @@ void pdl_conv_gemm_backward_data(pdl_threadpool *pool, const pdl_conv_geom *g, c
     // dy is (N, K, OH, OW), w is (K, C/groups, R, S), dx is (N, C, H, W)
     int64_t cg = g->c / g->groups, kg = g->k / g->groups;
     int64_t depth = cg * g->r * g->s, spatial = g->out_h * g->out_w;
-    bool pointwise = is_pointwise(g);
+    bool pointwise = pdl_conv_gemm_is_pointwise(g);
     for (int64_t n = 0; n < g->n; n++) {
         const float *dyn = dy + n * g->k * spatial;
         float *dxn = dx + n * g->c * g->h * g->w;
