@@ -25,6 +25,6 @@ cmake --build build-asan -j "$jobs"
 
 echo "== fuzz targets (libFuzzer, bounded time)"
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DPDL_FUZZ=ON -DPDL_SANITIZE=OFF >/dev/null
-cmake --build build-fuzz -j "$jobs" --target fuzz_cfg fuzz_model
+    -DPDL_FUZZ=ON -DPDL_SANITIZE=OFF -DPDL_BENCH=OFF >/dev/null
+cmake --build build-fuzz -j "$jobs" --target fuzz_cfg fuzz_model fuzz_image
 (cd build-fuzz && ctest --output-on-failure -R '^fuzz_')
