@@ -1,99 +1,37 @@
-/* Benchmark of pdl_cpu_gemm: GFLOP/s on square and network-shaped problems with 1 and N threads,
- * against a naive triple loop and the machine's measured FMA peak. Medians of 5 runs after a
- * warm-up. Not part of the test run.
- * Build: gcc -std=c17 -O3 -march=native -D_GNU_SOURCE -Iinclude -Isrc bench/gemm_bench.c
- *        src/backend/cpu/gemm.c src/core/threadpool.c src/core/error.c -lm -lpthread
- * Usage: gemm_bench [threads] [wall] (threads default: all online cores; "wall" times
- * single-threaded runs in wall time instead of CPU time). */
+/* Benchmark of pdl_cpu_gemm against OpenBLAS (Debian's libopenblas.so.0, loaded at run time) in
+ * the same run: square problems and the shapes of convolution and fully-connected layers, on 1
+ * thread and on all, as GFLOP/s (median of --runs samples after a warm-up), % of the machine's
+ * measured FMA peak (pdl_machine_peak) and the ratio pdl / OpenBLAS. Not part of the test run.
+ * Build (after `cmake --build build --target pdlcore`):
+ *   gcc -std=c17 -O2 -D_GNU_SOURCE -Iinclude -Isrc bench/gemm_bench.c build/libpdl.a \
+ *       -o build/gemm_bench -lm -lpthread -ldl
+ * Usage: gemm_bench [--threads N] [--runs N] [--best] [--only TEXT] [--isa c|avx2|avx512]
+ *   --best reports the highest sample instead of the median (the speed without other load);
+ *   --only runs the problems whose description contains TEXT. */
+#include "backend/cpu/cpu_isa.h"
 #include "backend/cpu/gemm.h"
+#include "pdl/bench.h"
 
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-enum { RUNS = 5 };
+#define SAMPLE_SECONDS 0.02 /* a sample repeats the call until it lasts about this long */
 
-/* Single-threaded runs are timed in the thread's CPU time, so that time slices lost to other
- * processes on a shared machine do not count; multi-threaded runs in wall time. */
-static clockid_t clock_single = CLOCK_THREAD_CPUTIME_ID;
+/* cblas_sgemm with CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112. */
+typedef void (*cblas_sgemm_fn)(int order, int trans_a, int trans_b, int m, int n, int k,
+                               float alpha, const float *a, int lda, const float *b, int ldb,
+                               float beta, float *c, int ldc);
+typedef void (*set_threads_fn)(int threads);
 
-static double seconds(clockid_t id)
-{
-    struct timespec t;
-    clock_gettime(id, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* C (m, n) = A (m, k) * B (k, n), the textbook i-j-p loop. */
-static void naive_gemm(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c)
-{
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) {
-            float sum = 0.0f;
-            for (int64_t p = 0; p < k; p++)
-                sum += a[i * k + p] * b[p * n + j];
-            c[i * n + j] = sum;
-        }
-}
-
-/* acc (ROWS, LANES) = sum over steps of a[p] (ROWS) outer b[p] (LANES): the micro-kernel's
- * form, 10 ymm accumulators on AVX2. */
-enum { ROWS = 5, LANES = 16, STEPS = 64 };
-__attribute__((noinline)) static void outer_products(const float *restrict a,
-                                                     const float *restrict b, float *restrict acc)
-{
-    float sum[ROWS * LANES];
-    for (int j = 0; j < ROWS * LANES; j++)
-        sum[j] = 0.0f;
-    for (int p = 0; p < STEPS; p++) {
-        float bv[LANES];
-        for (int j = 0; j < LANES; j++)
-            bv[j] = b[p * LANES + j];
-#pragma GCC unroll 16
-        for (int i = 0; i < ROWS; i++) {
-            float ai = a[p * ROWS + i];
-#pragma GCC unroll 32
-            for (int j = 0; j < LANES; j++)
-                sum[i * LANES + j] = fmaf(ai, bv[j], sum[i * LANES + j]);
-        }
-    }
-    for (int j = 0; j < ROWS * LANES; j++)
-        acc[j] = sum[j];
-}
-
-/* Single-core FMA ceiling of plain C: outer_products on L1-resident data, no memory traffic. */
-static double peak_gflops(void)
-{
-    static float a[STEPS * ROWS], b[STEPS * LANES], acc[ROWS * LANES];
-    for (int p = 0; p < STEPS * ROWS; p++)
-        a[p] = 1e-3f * (float)(p % 7);
-    for (int p = 0; p < STEPS * LANES; p++)
-        b[p] = 1e-3f * (float)(p % 5);
-    float sink = 0.0f;
-    const long repeats = 400000;
-    double best = 1e30;
-    for (int r = 0; r < RUNS; r++) {
-        double t = seconds(clock_single);
-        for (long it = 0; it < repeats; it++) {
-            outer_products(a, b, acc);
-            sink += acc[it % (ROWS * LANES)];
-        }
-        t = seconds(clock_single) - t;
-        if (t < best)
-            best = t;
-    }
-    volatile float keep = sink;
-    (void)keep;
-    return 2.0 * ROWS * LANES * STEPS * (double)repeats / best / 1e9;
-}
+typedef struct openblas {
+    void *handle;
+    cblas_sgemm_fn sgemm;
+    set_threads_fn set_threads;
+} openblas;
 
 typedef struct problem {
     const char *what;
@@ -101,90 +39,196 @@ typedef struct problem {
     int64_t m, n, k;
 } problem;
 
-/* Median seconds of RUNS calls after one warm-up. */
-static double time_gemm(pdl_threadpool *pool, const problem *p, const float *a, const float *b,
-                        float *c)
+/* One library's call on one problem. */
+typedef struct runner {
+    const problem *p;
+    pdl_threadpool *pool; /* pdl: NULL for one thread */
+    const openblas *blas; /* NULL: pdl */
+    int threads;
+    const float *a, *b;
+    float *c;
+} runner;
+
+static void run_once(const runner *r)
 {
-    double t[RUNS];
-    clockid_t id = pool ? CLOCK_MONOTONIC : clock_single;
+    const problem *p = r->p;
     int64_t lda = p->trans_a ? p->m : p->k, ldb = p->trans_b ? p->k : p->n;
-    pdl_cpu_gemm(pool, p->trans_a, p->trans_b, p->m, p->n, p->k, 1.0f, a, lda, b, ldb, 0.0f, c,
-                 p->n);
-    for (int r = 0; r < RUNS; r++) {
-        double start = seconds(id);
-        pdl_cpu_gemm(pool, p->trans_a, p->trans_b, p->m, p->n, p->k, 1.0f, a, lda, b, ldb, 0.0f,
-                     c, p->n);
-        t[r] = seconds(id) - start;
+    if (!r->blas) {
+        pdl_cpu_gemm(r->pool, p->trans_a, p->trans_b, p->m, p->n, p->k, 1.0f, r->a, lda, r->b,
+                     ldb, 0.0f, r->c, p->n);
+        return;
     }
-    qsort(t, RUNS, sizeof t[0], compare_double);
-    return t[RUNS / 2];
+    r->blas->sgemm(101, p->trans_a ? 112 : 111, p->trans_b ? 112 : 111, (int)p->m, (int)p->n,
+                   (int)p->k, 1.0f, r->a, (int)lda, r->b, (int)ldb, 0.0f, r->c, (int)p->n);
+}
+
+/* Calls per sample: enough for the sample to last about SAMPLE_SECONDS (the first call is the
+ * warm-up). */
+static int sample_reps(const runner *r)
+{
+    if (r->blas)
+        r->blas->set_threads(r->threads);
+    double start = pdl_seconds();
+    run_once(r);
+    double once = pdl_seconds() - start;
+    return once >= SAMPLE_SECONDS ? 1 : (int)(SAMPLE_SECONDS / fmax(once, 1e-7)) + 1;
+}
+
+static double sample_gflops(const runner *r, int reps)
+{
+    if (r->blas)
+        r->blas->set_threads(r->threads);
+    double start = pdl_seconds();
+    for (int i = 0; i < reps; i++)
+        run_once(r);
+    double seconds = pdl_seconds() - start;
+    return 2.0 * (double)r->p->m * (double)r->p->n * (double)r->p->k * reps / seconds / 1e9;
+}
+
+/* GFLOP/s of pdl and of OpenBLAS (out[0], out[1]): the median, or with best the highest, of
+ * runs samples taken in turn, so that both meet the same load from other processes. Each pdl
+ * sample waits for OpenBLAS's threads, which spin for a while after a call, to go to sleep. */
+static void measure(const runner *pdl, const runner *blas, int runs, bool best, double out[2])
+{
+    const runner *r[2] = {pdl, blas};
+    int reps[2] = {sample_reps(pdl), sample_reps(blas)};
+    double gflops[2][64];
+    for (int s = 0; s < runs; s++)
+        for (int i = 0; i < 2; i++) {
+            if (i == 0 && blas->threads > 1)
+                nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
+            gflops[i][s] = sample_gflops(r[i], reps[i]);
+        }
+    for (int i = 0; i < 2; i++) {
+        pdl_timing_stats stats = pdl_timing_stats_of(gflops[i], runs);
+        out[i] = best ? stats.max : stats.median;
+    }
+}
+
+/* Largest |x - y| relative to the largest |y| of the (m, n) results. */
+static double max_relative_difference(const float *x, const float *y, int64_t count)
+{
+    double diff = 0.0, scale = 1e-30;
+    for (int64_t i = 0; i < count; i++) {
+        diff = fmax(diff, fabs((double)x[i] - (double)y[i]));
+        scale = fmax(scale, fabs((double)y[i]));
+    }
+    return diff / scale;
+}
+
+static int usage(const char *message)
+{
+    fprintf(stderr, "gemm_bench: %s\nusage: gemm_bench [--threads N] [--runs N (1-64)] "
+            "[--best] [--only TEXT] [--isa c|avx2|avx512]\n", message);
+    return 2;
 }
 
 int main(int argc, char **argv)
 {
-    int threads = argc > 1 ? atoi(argv[1]) : 0;
-    if (argc > 2 && strcmp(argv[2], "wall") == 0)
-        clock_single = CLOCK_MONOTONIC;
+    int threads = 0, runs = 7;
+    bool best = false;
+    const char *only = "";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            threads = atoi(argv[++i]);
+            if (threads < 1)
+                return usage("--threads: expected a positive count");
+        } else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
+            runs = atoi(argv[++i]);
+            if (runs < 1 || runs > 64)
+                return usage("--runs: expected 1 to 64");
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            only = argv[++i];
+        } else if (strcmp(argv[i], "--best") == 0) {
+            best = true;
+        } else if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc) {
+            pdl_cpu_isa isa;
+            if (pdl_cpu_isa_parse(argv[++i], &isa) != PDL_OK || pdl_cpu_isa_force(isa) != PDL_OK)
+                return usage(pdl_last_error());
+        } else {
+            char message[256];
+            snprintf(message, sizeof message, "unknown option or missing value: %s", argv[i]);
+            return usage(message);
+        }
+    }
+    openblas blas = {.handle = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL)};
+    if (blas.handle) {
+        /* POSIX's way from dlsym's object pointer to a function pointer (ISO C has none). */
+        *(void **)&blas.sgemm = dlsym(blas.handle, "cblas_sgemm");
+        *(void **)&blas.set_threads = dlsym(blas.handle, "openblas_set_num_threads");
+    }
+    if (!blas.sgemm || !blas.set_threads) {
+        fprintf(stderr, "gemm_bench: cannot load cblas_sgemm from libopenblas.so.0 (%s)\n",
+                dlerror());
+        return 1;
+    }
+    pdl_machine_peak_result peak;
     pdl_threadpool *pool = NULL;
-    if (pdl_threadpool_create(threads, &pool) != PDL_OK) {
+    if (pdl_machine_peak(&peak) != PDL_OK || pdl_threadpool_create(threads, &pool) != PDL_OK) {
         fprintf(stderr, "gemm_bench: %s\n", pdl_last_error());
         return 1;
     }
+    threads = pdl_threadpool_threads(pool);
     const problem problems[] = {
+        {"square 128", false, false, 128, 128, 128},
         {"square 256", false, false, 256, 256, 256},
         {"square 512", false, false, 512, 512, 512},
         {"square 1024", false, false, 1024, 1024, 1024},
         {"square 1024 A^T", true, false, 1024, 1024, 1024},
         {"square 1024 B^T", false, true, 1024, 1024, 1024},
-        {"conv fwd 64x3136x576", false, false, 64, 3136, 576},
+        {"square 1536", false, false, 1536, 1536, 1536},
+        {"square 2048", false, false, 2048, 2048, 2048},
+        {"conv 64x3136x288", false, false, 64, 3136, 288},
+        {"conv 64x3136x576", false, false, 64, 3136, 576},
+        {"conv 256x196x2304", false, false, 256, 196, 2304},
+        {"conv 512x49x4608", false, false, 512, 49, 4608},
+        {"conv bwd-d 576x3136x64 A^T", true, false, 576, 3136, 64},
         {"conv bwd-w 64x576x3136 B^T", false, true, 64, 576, 3136},
-        {"fc fwd 64x128x3136 B^T", false, true, 64, 128, 3136},
+        {"fc 32x4096x9216 B^T", false, true, 32, 4096, 9216},
+        {"fc bwd-w 1000x4096x32 A^T", true, false, 1000, 4096, 32},
         {"odd 127x129x131", false, false, 127, 129, 131},
     };
-    size_t max_elems = 1024 * 1024 * 4;
-    float *a = malloc(max_elems * sizeof(float));
-    float *b = malloc(max_elems * sizeof(float));
-    float *c = malloc(max_elems * sizeof(float));
-    float *ref = malloc(max_elems * sizeof(float));
-    if (!a || !b || !c || !ref) {
+    size_t most = 2048 * 2048 * 2; /* floats of the largest operand (fc B: 4096 x 9216) */
+    most = most > (size_t)4096 * 9216 ? most : (size_t)4096 * 9216;
+    float *a = malloc(most * sizeof(float)), *b = malloc(most * sizeof(float));
+    float *c = malloc(most * sizeof(float)), *c_blas = malloc(most * sizeof(float));
+    if (!a || !b || !c || !c_blas) {
         fprintf(stderr, "gemm_bench: out of memory\n");
         return 1;
     }
-    for (size_t i = 0; i < max_elems; i++) {
+    for (size_t i = 0; i < most; i++) {
         a[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
         b[i] = (float)((i * 104729) % 1000) / 1000.0f - 0.5f;
     }
-    double peak = peak_gflops();
-    printf("FMA ceiling (one core, L1-resident plain-C outer products): %.1f GFLOP/s\n", peak);
-    printf("%-30s %10s %14s %10s   (1 thread: %s time)\n", "problem", "1 thread", "threads",
-           "1t/ceiling", clock_single == CLOCK_MONOTONIC ? "wall" : "CPU");
+    printf("FMA peak (%s): %.1f GFLOP/s on 1 thread, %.1f on %d; pdl kernel: %s; "
+           "%s of %d samples, wall time\n", peak.isa, peak.gflops_1thread, peak.gflops_all,
+           peak.threads, pdl_cpu_isa_name(pdl_cpu_isa_active()), best ? "best" : "median", runs);
+    char pdl_n[16], blas_n[16];
+    snprintf(pdl_n, sizeof pdl_n, "pdl %dt", threads);
+    snprintf(blas_n, sizeof blas_n, "blas %dt", threads);
+    printf("%-28s | %7s %7s %5s %5s | %7s %7s %5s %5s | %s\n", "problem (m x n x k)", "pdl 1t",
+           "blas 1t", "ratio", "%pk", pdl_n, blas_n, "ratio", "%pk", "max rel diff");
     for (size_t i = 0; i < sizeof problems / sizeof problems[0]; i++) {
         const problem *p = &problems[i];
-        double flops = 2.0 * (double)p->m * (double)p->n * (double)p->k;
-        double t1 = time_gemm(NULL, p, a, b, c);
-        double tn = time_gemm(pool, p, a, b, c);
-        printf("%-30s %7.1f GF %7.1f GF (%d) %7.0f%%\n", p->what, flops / t1 / 1e9,
-               flops / tn / 1e9, pdl_threadpool_threads(pool), 100.0 * flops / t1 / 1e9 / peak);
+        if (!strstr(p->what, only))
+            continue;
+        runner pdl1 = {p, NULL, NULL, 1, a, b, c}, pdln = {p, pool, NULL, threads, a, b, c};
+        runner blas1 = {p, NULL, &blas, 1, a, b, c_blas};
+        runner blasn = {p, NULL, &blas, threads, a, b, c_blas};
+        double one[2], all[2];
+        measure(&pdl1, &blas1, runs, best, one);
+        measure(&pdln, &blasn, runs, best, all);
+        printf("%-28s | %7.1f %7.1f %5.2f %4.0f%% | %7.1f %7.1f %5.2f %4.0f%% | %.1e\n", p->what,
+               one[0], one[1], one[0] / one[1], 100.0 * one[0] / peak.gflops_1thread, all[0],
+               all[1], all[0] / all[1], 100.0 * all[0] / peak.gflops_all,
+               max_relative_difference(c, c_blas, p->m * p->n));
+        fflush(stdout);
     }
-    /* The naive loop on one size, checked against the blocked result. */
-    problem p = {"square 512", false, false, 512, 512, 512};
-    double t[RUNS];
-    for (int r = 0; r < RUNS; r++) {
-        double start = seconds(clock_single);
-        naive_gemm(p.m, p.n, p.k, a, b, ref);
-        t[r] = seconds(clock_single) - start;
-    }
-    qsort(t, RUNS, sizeof t[0], compare_double);
-    pdl_cpu_gemm(NULL, false, false, p.m, p.n, p.k, 1.0f, a, p.k, b, p.n, 0.0f, c, p.n);
-    double max_diff = 0.0;
-    for (int64_t j = 0; j < p.m * p.n; j++)
-        max_diff = fmax(max_diff, fabs((double)c[j] - (double)ref[j]));
-    printf("naive i-j-p loop, square 512: %.2f GFLOP/s (max |diff| vs blocked %.2e)\n",
-           2.0 * 512 * 512 * 512 / t[RUNS / 2] / 1e9, max_diff);
     free(a);
     free(b);
     free(c);
-    free(ref);
+    free(c_blas);
     pdl_threadpool_free(pool);
+    dlclose(blas.handle);
     return 0;
 }

@@ -1,29 +1,28 @@
-/* Portable blocked sgemm: packs A blocks and B strips, runs a register-blocked micro-kernel in
- * plain C that GCC vectorizes (-O3 -march=native), and splits blocks of C over the thread pool.
- * Hand-written ISA kernels are a later step; this file keeps the interface they will plug into. */
+/* The sgemm driver behind pdl_cpu_gemm: picks the kernel of the active instruction set
+ * (cpu_isa.h), cuts C into jobs for the threads, and runs each job as GotoBLAS/BLIS do: loops
+ * over column, depth and row blocks, packed, around a register-blocked micro-kernel. Also the
+ * portable C kernel and packing routine; the ISA kernels live in gemm_avx2.c and gemm_avx512.c
+ * (gemm_kernels.h). */
 #include "backend/cpu/gemm.h"
 
+#include "backend/cpu/cpu_isa.h"
+#include "backend/cpu/gemm_kernels.h"
+
 #include <math.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
-/* Micro-tile MR x NR: NR is two vector registers wide; MR rows leave room for the B vectors and
- * a broadcast (AVX2: 10 accumulators of 16 ymm registers; AVX-512: 16 of 32 zmm). */
-#if defined(__AVX512F__)
-#define MR 8
-#define NR 32
-#elif defined(__AVX__)
-#define MR 5
-#define NR 16
-#else
-#define MR 4
-#define NR 8
-#endif
-#define KC 256        /* depth of one packed block: a B strip (KC x NR) stays in L1 */
-#define MC (MR * 12)  /* rows of one packed A block (MC x KC), kept in L2 */
-#define MJ (MC * 4)   /* most rows of one job: A blocks that share one packed B block */
-#define NJ 256        /* most columns of one job: its packed B block (KC x NJ) stays in L2 */
-#define STRIP_PAD 16  /* floats between packed B strips, so they do not alias 4 KB apart */
-#define JOB_FLOPS_MIN (1 << 20) /* below this a job is not worth waking a thread */
+#define SINGLE_JOB_MACS (1 << 22) /* below this many multiply-adds, threads cost more */
+#define MACS_PER_CYCLE 16.0       /* rough kernel speed, for weighing compute against ... */
+#define PACK_CYCLES 0.5           /* ... the cycles of packing one element ... */
+#define JOB_CYCLES 2000.0         /* ... and of starting one job */
+#define JOBS_PER_THREAD_MAX 4     /* most jobs per thread worth considering */
+
+/* ---- portable C kernel ------------------------------------------------------------------- */
+
+enum { C_MR = 4, C_NR = 16, C_KC = 256, C_MC = C_MR * 32, C_NC = C_NR * 64 };
+_Static_assert(C_MC * C_KC <= GEMM_PACK_A_FLOATS && C_KC * C_NC <= GEMM_PACK_B_FLOATS,
+               "portable C blocks exceed the driver's packing buffers");
 
 /* Fused multiply-add where it is fast; a*b+c elsewhere (ISO C mode does not contract). */
 #if defined(FP_FAST_FMAF)
@@ -32,15 +31,57 @@
 #define MADD(a, b, c) ((a) * (b) + (c))
 #endif
 
-/* GCC vectorizes with 256-bit registers by default even where AVX-512 exists; the micro-kernel
- * is written for full zmm rows (and kept out of line so that the preference applies). */
-#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
-#define KERNEL_ATTR __attribute__((noinline, target("prefer-vector-width=512")))
-#else
-#define KERNEL_ATTR
-#endif
+static void micro_c(int64_t kc, const float *restrict a, const float *restrict b, float *c,
+                    int64_t ldc, int rows, int cols, float alpha, float beta)
+{
+    float acc[C_MR * C_NR] = {0};
+    for (int64_t p = 0; p < kc; p++)
+        for (int i = 0; i < C_MR; i++)
+            for (int j = 0; j < C_NR; j++)
+                acc[i * C_NR + j] = MADD(a[p * C_MR + i], b[p * C_NR + j], acc[i * C_NR + j]);
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            float t = alpha * acc[i * C_NR + j];
+            c[i * ldc + j] = beta == 0.0f ? t : fmaf(beta, c[i * ldc + j], t);
+        }
+}
+
+void pdl_gemm_pack(const float *src, int64_t ld, bool k_contiguous, int64_t count, int w,
+                   int64_t kc, float *dst)
+{
+    for (int64_t q = 0; q * w < count; q++)
+        for (int64_t p = 0; p < kc; p++)
+            for (int i = 0; i < w; i++) {
+                int64_t item = q * w + i;
+                dst[(q * kc + p) * w + i] = item >= count ? 0.0f
+                                            : k_contiguous ? src[item * ld + p]
+                                                           : src[p * ld + item];
+            }
+}
+
+static void pack_a_c(const float *src, int64_t ld, bool k_contiguous, int64_t count, int64_t kc,
+                     float *dst)
+{
+    pdl_gemm_pack(src, ld, k_contiguous, count, C_MR, kc, dst);
+}
+
+static void pack_b_c(const float *src, int64_t ld, bool k_contiguous, int64_t count, int64_t kc,
+                     float *dst)
+{
+    pdl_gemm_pack(src, ld, k_contiguous, count, C_NR, kc, dst);
+}
+
+const gemm_kernel *pdl_gemm_kernel_c(void)
+{
+    static const gemm_kernel kernel = {"c", C_MR, C_NR, C_KC, C_MC, C_NC, micro_c, pack_a_c,
+                                       pack_b_c};
+    return &kernel;
+}
+
+/* ---- driver ------------------------------------------------------------------------------ */
 
 typedef struct gemm_args {
+    const gemm_kernel *kernel;
     bool trans_a, trans_b;
     int64_t m, n, k;
     float alpha, beta;
@@ -50,155 +91,147 @@ typedef struct gemm_args {
     int64_t ldb;
     float *c;       // C is (m, n)
     int64_t ldc;
-    int64_t job_rows;   /* C rows per job, a multiple of MR, at most MJ */
-    int64_t job_cols;   /* C columns per job, a multiple of NR, at most NJ */
-    int64_t col_jobs;   /* jobs per row of jobs */
+    int64_t k_blocks;             /* k in this many nearly equal blocks of at most kernel->kc */
+    int64_t job_rows, job_cols;   /* C block of one job: multiples of mr and nr */
+    int64_t col_jobs, jobs;
+    atomic_llong next_job;        /* jobs are taken in turn by whichever thread is free */
 } gemm_args;
 
-/* acc (MR, NR) = sum over p < kc of ap[p] (MR) outer bp[p] (NR), in increasing p. Every element
- * sees the same sequence of operations, wherever its tile lies. */
-KERNEL_ATTR static void micro_kernel(int64_t kc, const float *restrict ap, const float *restrict bp,
-                                     float *restrict acc)
+static int64_t min64(int64_t x, int64_t y)
 {
-    float sum[MR * NR];
-    for (int j = 0; j < MR * NR; j++)
-        sum[j] = 0.0f;
-    for (int64_t p = 0; p < kc; p++) {
-        const float *bv = bp + p * NR;
-        const float *av = ap + p * MR;
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
-            float ai = av[i];
-#pragma GCC unroll 32
-            for (int j = 0; j < NR; j++)
-                sum[i * NR + j] = MADD(ai, bv[j], sum[i * NR + j]);
-        }
-    }
-    for (int j = 0; j < MR * NR; j++)
-        acc[j] = sum[j];
+    return x < y ? x : y;
 }
 
-/* Packs op(A)[i0 .. i0+mc, p0 .. p0+kc) into MR-row panels ap[panel][p][MR], zero-padded.
- * Writes each panel in order; reads MR rows of A side by side when A is (m, k). */
-static void pack_a(const gemm_args *g, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float *ap)
+static int64_t ceil_div(int64_t x, int64_t y)
 {
-    int64_t panels = (mc + MR - 1) / MR;
-    if (g->trans_a) {
-        for (int64_t p = 0; p < kc; p++) {
-            const float *src = g->a + (p0 + p) * g->lda + i0; // A is (k, m)
-            for (int64_t i = 0; i < panels * MR; i++)
-                ap[(i / MR) * kc * MR + p * MR + i % MR] = i < mc ? src[i] : 0.0f;
-        }
-        return;
-    }
-    for (int64_t panel = 0; panel < panels; panel++) {
-        const float *src[MR];
-        int64_t rows = mc - panel * MR < MR ? mc - panel * MR : MR;
-        for (int64_t i = 0; i < MR; i++) /* rows past mc repeat a valid row, stored as 0 */
-            src[i] = g->a + (i0 + panel * MR + (i < rows ? i : 0)) * g->lda + p0; // A is (m, k)
-        float *dst = ap + panel * kc * MR;
-        for (int64_t p = 0; p < kc; p++)
-            for (int64_t i = 0; i < MR; i++)
-                dst[p * MR + i] = i < rows ? src[i][p] : 0.0f;
-    }
+    return (x + y - 1) / y;
 }
 
-/* Packs op(B)[p0 .. p0+kc, j0 .. j0+cols) into NR-column strips bp[strip][p][NR],
- * zero-padded. Writes each strip in order; reads NR rows of B side by side when B is (n, k). */
-static void pack_b(const gemm_args *g, int64_t p0, int64_t kc, int64_t j0, int64_t cols,
-                   float *bp)
+/* Length of the blocks when count items split into nearly equal blocks of at most most items,
+ * in whole units (so that no block is a thin remainder). */
+static int64_t balanced_block(int64_t count, int64_t most, int64_t unit)
 {
-    int64_t strips = (cols + NR - 1) / NR;
-    if (g->trans_b) {
-        for (int64_t s = 0; s < strips; s++) {
-            const float *src[NR];
-            int64_t width = cols - s * NR < NR ? cols - s * NR : NR;
-            for (int64_t j = 0; j < NR; j++) /* columns past cols repeat a valid one, stored 0 */
-                src[j] = g->b + (j0 + s * NR + (j < width ? j : 0)) * g->ldb + p0; // B is (n, k)
-            float *dst = bp + s * (kc * NR + STRIP_PAD);
-            for (int64_t p = 0; p < kc; p++)
-                for (int64_t j = 0; j < NR; j++)
-                    dst[p * NR + j] = j < width ? src[j][p] : 0.0f;
-        }
-        return;
-    }
-    for (int64_t p = 0; p < kc; p++) {
-        const float *src = g->b + (p0 + p) * g->ldb + j0; // B is (k, n)
-        for (int64_t s = 0; s < strips; s++) {
-            float *dst = bp + s * (kc * NR + STRIP_PAD) + p * NR;
-            const float *row = src + s * NR;
-            int64_t width = cols - s * NR;
-            if (width >= NR) { /* a fixed count: vector moves, not a string copy */
-                for (int j = 0; j < NR; j++)
-                    dst[j] = row[j];
-                continue;
+    int64_t blocks = ceil_div(count, most);
+    return ceil_div(ceil_div(count, blocks), unit) * unit;
+}
+
+/* Packs op(A) rows [i0, i0 + rows) x k [p0, p0 + kc) into mr-row panels (kc, mr). */
+static void pack_a_block(const gemm_args *g, int64_t i0, int64_t rows, int64_t p0, int64_t kc,
+                         float *ap)
+{
+    const float *src = g->trans_a ? g->a + p0 * g->lda + i0  // A is (k, m)
+                                  : g->a + i0 * g->lda + p0; // A is (m, k)
+    g->kernel->pack_a(src, g->lda, !g->trans_a, rows, kc, ap);
+}
+
+/* Packs op(B) k [p0, p0 + kc) x columns [j0, j0 + cols) into nr-column panels (kc, nr). */
+static void pack_b_block(const gemm_args *g, int64_t p0, int64_t kc, int64_t j0, int64_t cols,
+                         float *bp)
+{
+    const float *src = g->trans_b ? g->b + j0 * g->ldb + p0  // B is (n, k)
+                                  : g->b + p0 * g->ldb + j0; // B is (k, n)
+    g->kernel->pack_b(src, g->ldb, g->trans_b, cols, kc, bp);
+}
+
+/* One job: C rows [i0, i1) x columns [j0, j1). For each column block (at most nc) and each k
+ * block (in increasing k: the summation order), the packed B block (kc x nc) serves every packed
+ * A block (mc x kc) of the job's rows; each A panel stays in L1 while the B block's panels
+ * stream past it from L2 and L3 (measured faster here than the other way round). */
+static void run_job(const gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                    float *ap, float *bp)
+{
+    const gemm_kernel *kn = g->kernel;
+    const int64_t mc = balanced_block(i1 - i0, kn->mc, kn->mr);
+    const int64_t nc = balanced_block(j1 - j0, kn->nc, kn->nr);
+    for (int64_t jc = j0; jc < j1; jc += nc) {
+        int64_t cols = min64(nc, j1 - jc);
+        for (int64_t kb = 0; kb < g->k_blocks; kb++) {
+            int64_t p0 = g->k * kb / g->k_blocks, kc = g->k * (kb + 1) / g->k_blocks - p0;
+            float beta = kb == 0 ? g->beta : 1.0f;
+            pack_b_block(g, p0, kc, jc, cols, bp);
+            for (int64_t ic = i0; ic < i1; ic += mc) {
+                int64_t rows = min64(mc, i1 - ic);
+                pack_a_block(g, ic, rows, p0, kc, ap);
+                for (int64_t ir = 0; ir < rows; ir += kn->mr)
+                    for (int64_t jr = 0; jr < cols; jr += kn->nr)
+                        kn->micro(kc, ap + ir * kc, bp + jr * kc,
+                                  g->c + (ic + ir) * g->ldc + jc + jr, g->ldc,
+                                  (int)min64(kn->mr, rows - ir), (int)min64(kn->nr, cols - jr),
+                                  g->alpha, beta);
             }
-            for (int64_t j = 0; j < NR; j++)
-                dst[j] = j < width ? row[j] : 0.0f;
         }
     }
 }
 
-/* C tile (rows, cols) <- alpha * acc + (first ? beta * C : C); beta == 0 never reads C. */
-static void store_tile(const gemm_args *g, const float *acc, int64_t rows, int64_t cols,
-                       bool first, float *c)
+/* A thread's share: jobs taken in turn until none is left, with its packed blocks on its stack. */
+static void gemm_worker(void *arg, int64_t begin, int64_t end)
 {
-    float alpha = g->alpha, beta = g->beta;
-    for (int64_t i = 0; i < rows; i++) {
-        float *row = c + i * g->ldc;
-        const float *sum = acc + i * NR;
-        if (!first)
-            for (int64_t j = 0; j < cols; j++)
-                row[j] = row[j] + alpha * sum[j];
-        else if (beta == 0.0f)
-            for (int64_t j = 0; j < cols; j++)
-                row[j] = alpha * sum[j];
-        else
-            for (int64_t j = 0; j < cols; j++)
-                row[j] = alpha * sum[j] + beta * row[j];
+    (void)begin;
+    (void)end;
+    gemm_args *g = (gemm_args *)arg;
+    _Alignas(64) float ap[GEMM_PACK_A_FLOATS + GEMM_PACK_SLACK];
+    _Alignas(64) float bp[GEMM_PACK_B_FLOATS + GEMM_PACK_SLACK];
+    for (;;) {
+        int64_t job = atomic_fetch_add(&g->next_job, 1);
+        if (job >= g->jobs)
+            break;
+        int64_t i0 = job / g->col_jobs * g->job_rows, j0 = job % g->col_jobs * g->job_cols;
+        run_job(g, i0, min64(i0 + g->job_rows, g->m), j0, min64(j0 + g->job_cols, g->n), ap, bp);
     }
 }
 
-/* One job: C rows [i0, i1) x columns [j0, j1) (at most NJ), over all of k in KC blocks. The
- * packed B block (KC x NJ) stays in L2 and serves every A block (MC x KC) of the job's rows;
- * each B strip stays in L1 while it meets the A block's panels. */
-static void gemm_block(const gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+/* Estimated cycles of the slowest thread when C is cut into about row_jobs x col_jobs jobs:
+ * compute, packing (A once per nc columns of a job, B once per job) and job starts. */
+static double split_cycles(const gemm_args *g, int64_t threads, int64_t row_jobs,
+                           int64_t col_jobs)
 {
-    _Alignas(64) float ap[MC * KC];
-    _Alignas(64) float bp[KC * NJ + STRIP_PAD * (NJ / NR)];
-    _Alignas(64) float acc[MR * NR];
-    /* Rows split evenly into A blocks, in whole panels, so that no block is a thin remainder. */
-    int64_t panels = (i1 - i0 + MR - 1) / MR;
-    int64_t blocks = (panels + MC / MR - 1) / (MC / MR);
-    int64_t block_rows = (panels + blocks - 1) / blocks * MR;
-    for (int64_t p0 = 0; p0 < g->k; p0 += KC) {
-        int64_t kc = g->k - p0 < KC ? g->k - p0 : KC;
-        pack_b(g, p0, kc, j0, j1 - j0, bp);
-        for (int64_t ic = i0; ic < i1; ic += block_rows) {
-            int64_t mc = i1 - ic < block_rows ? i1 - ic : block_rows;
-            pack_a(g, ic, mc, p0, kc, ap);
-            for (int64_t j = j0; j < j1; j += NR) {
-                int64_t cols = j1 - j < NR ? j1 - j : NR;
-                const float *strip = bp + (j - j0) / NR * (kc * NR + STRIP_PAD);
-                for (int64_t ir = 0; ir < mc; ir += MR) {
-                    int64_t rows = mc - ir < MR ? mc - ir : MR;
-                    micro_kernel(kc, ap + ir * kc, strip, acc);
-                    store_tile(g, acc, rows, cols, p0 == 0, g->c + (ic + ir) * g->ldc + j);
+    const gemm_kernel *kn = g->kernel;
+    int64_t rows = ceil_div(ceil_div(g->m, kn->mr), row_jobs) * kn->mr;
+    int64_t cols = ceil_div(ceil_div(g->n, kn->nr), col_jobs) * kn->nr;
+    int64_t jobs = ceil_div(g->m, rows) * ceil_div(g->n, cols);
+    double job = (double)rows * (double)cols * (double)g->k / MACS_PER_CYCLE +
+                 PACK_CYCLES * (double)g->k *
+                     ((double)rows * (double)ceil_div(cols, kn->nc) + (double)cols) +
+                 JOB_CYCLES;
+    return (double)ceil_div(jobs, threads) * job;
+}
+
+/* Chooses the job grid: one job when the problem is small or there is one thread, else the
+ * cheapest grid by split_cycles (ties: fewer jobs). Never changes any element's sum. */
+static void choose_jobs(gemm_args *g, int64_t threads)
+{
+    const gemm_kernel *kn = g->kernel;
+    int64_t panels = ceil_div(g->m, kn->mr), strips = ceil_div(g->n, kn->nr);
+    int64_t best_rows = 1, best_cols = 1;
+    if (threads > 1 && (double)g->m * (double)g->n * (double)g->k >= SINGLE_JOB_MACS) {
+        int64_t most = JOBS_PER_THREAD_MAX * threads;
+        double best = split_cycles(g, threads, 1, 1);
+        for (int64_t rj = 1; rj <= min64(panels, most); rj++)
+            for (int64_t cj = 1; cj <= min64(strips, most / rj); cj++) {
+                double cycles = split_cycles(g, threads, rj, cj);
+                if (cycles < best) {
+                    best = cycles;
+                    best_rows = rj;
+                    best_cols = cj;
                 }
             }
-        }
     }
+    g->job_rows = ceil_div(panels, best_rows) * kn->mr;
+    g->job_cols = ceil_div(strips, best_cols) * kn->nr;
+    g->col_jobs = ceil_div(g->n, g->job_cols);
+    g->jobs = ceil_div(g->m, g->job_rows) * g->col_jobs;
 }
 
-static void gemm_jobs(void *arg, int64_t begin, int64_t end)
+/* The kernel of the active instruction set. */
+static const gemm_kernel *active_kernel(void)
 {
-    const gemm_args *g = (const gemm_args *)arg;
-    for (int64_t job = begin; job < end; job++) {
-        int64_t i0 = job / g->col_jobs * g->job_rows;
-        int64_t j0 = job % g->col_jobs * g->job_cols;
-        int64_t i1 = i0 + g->job_rows < g->m ? i0 + g->job_rows : g->m;
-        int64_t j1 = j0 + g->job_cols < g->n ? j0 + g->job_cols : g->n;
-        gemm_block(g, i0, i1, j0, j1);
+    switch (pdl_cpu_isa_active()) {
+    case PDL_ISA_AVX512:
+        return pdl_gemm_kernel_avx512();
+    case PDL_ISA_AVX2:
+        return pdl_gemm_kernel_avx2();
+    default:
+        return pdl_gemm_kernel_c();
     }
 }
 
@@ -220,29 +253,15 @@ void pdl_cpu_gemm(pdl_threadpool *pool, bool trans_a, bool trans_b, int64_t m, i
         scale_c(m, n, beta, c, ldc);
         return;
     }
-    gemm_args g = {.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
-                   .alpha = alpha, .beta = beta, .a = a, .lda = lda, .b = b, .ldb = ldb,
-                   .c = c, .ldc = ldc, .job_rows = MJ, .job_cols = NJ};
-    /* Smaller jobs, first narrower then shorter, while there are too few to keep every thread
-     * busy. The split never changes what any element of C sums, only who computes it. */
+    const gemm_kernel *kernel = active_kernel();
+    gemm_args g = {.kernel = kernel, .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n,
+                   .k = k, .alpha = alpha, .beta = beta, .a = a, .lda = lda, .b = b, .ldb = ldb,
+                   .c = c, .ldc = ldc, .k_blocks = ceil_div(k, kernel->kc)};
+    atomic_init(&g.next_job, 0);
     int64_t threads = pdl_threadpool_threads(pool);
-    int64_t panels = (m + MR - 1) / MR, strips = (n + NR - 1) / NR;
-    int64_t row_jobs = (m + MJ - 1) / MJ, col_jobs = (n + NJ - 1) / NJ;
-    int64_t want = 4 * threads;
-    if (threads > 1 && row_jobs * col_jobs < want) {
-        col_jobs = (want + row_jobs - 1) / row_jobs;
-        col_jobs = col_jobs < strips ? col_jobs : strips;
-        g.job_cols = (strips + col_jobs - 1) / col_jobs * NR;
-        if (row_jobs * col_jobs < want) {
-            row_jobs = (want + col_jobs - 1) / col_jobs;
-            row_jobs = row_jobs < panels ? row_jobs : panels;
-            g.job_rows = (panels + row_jobs - 1) / row_jobs * MR;
-        }
-    }
-    g.col_jobs = (n + g.job_cols - 1) / g.job_cols;
-    int64_t jobs = (m + g.job_rows - 1) / g.job_rows * g.col_jobs;
-    int64_t job_flops =
-        2 * (m < g.job_rows ? m : g.job_rows) * (n < g.job_cols ? n : g.job_cols) * k;
-    int64_t grain = JOB_FLOPS_MIN / job_flops;
-    pdl_parallel_for(pool, jobs, grain < 1 ? 1 : grain, gemm_jobs, &g);
+    choose_jobs(&g, threads);
+    if (g.jobs == 1)
+        gemm_worker(&g, 0, 1);
+    else
+        pdl_parallel_for(pool, min64(threads, g.jobs), 1, gemm_worker, &g);
 }

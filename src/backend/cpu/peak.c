@@ -1,6 +1,7 @@
 /* The machine's physical limits for `pdl bench` (pdl_machine_peak): FP32 FMA throughput from a
- * register-resident loop of independent FMAs (AVX-512F, AVX2+FMA or portable C, chosen at run
- * time by CPU features) and memory bandwidth from a STREAM-style triad. Knows nothing of nets. */
+ * register-resident loop of independent FMAs (AVX-512F, AVX2+FMA or portable C: the best set
+ * cpu_isa.h detects) and memory bandwidth from a STREAM-style triad. Knows nothing of nets. */
+#include "backend/cpu/cpu_isa.h"
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "pdl/bench.h"
@@ -10,11 +11,8 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define PEAK_X86 1
+#if PDL_CPU_X86
 #include <immintrin.h>
-#else
-#define PEAK_X86 0
 #endif
 
 enum { FMA_RUNS = 10, TRIAD_RUNS = 8 };
@@ -36,7 +34,7 @@ typedef struct fma_kernel {
  * Read through volatile so that the compiler cannot specialize the loops on constants. */
 static volatile float chain_m = 0.999999f, chain_a = 1e-6f;
 
-#if PEAK_X86
+#if PDL_CPU_X86
 /* 16 zmm chains: enough to cover 2 FMA ports x 4 cycles of latency twice over. */
 #define ZMM_CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) \
     X(12) X(13) X(14) X(15)
@@ -102,17 +100,19 @@ __attribute__((noinline)) static float fma_loop_c(int64_t iterations, float m, f
     return sum;
 }
 
-/* The best loop this CPU runs. */
+/* The best loop this CPU runs (the hardware's limit, whatever set the kernels are forced to). */
 static fma_kernel best_kernel(void)
 {
-#if PEAK_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
+    switch (pdl_cpu_isa_detect()) {
+#if PDL_CPU_X86
+    case PDL_ISA_AVX512:
         return (fma_kernel){"avx512f", fma_loop_avx512, 16.0 * 16 * 2};
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    case PDL_ISA_AVX2:
         return (fma_kernel){"avx2+fma", fma_loop_avx2, 12.0 * 8 * 2};
 #endif
-    return (fma_kernel){"c", fma_loop_c, C_CHAINS * 2.0};
+    default:
+        return (fma_kernel){"c", fma_loop_c, C_CHAINS * 2.0};
+    }
 }
 
 /* ---- FMA throughput ------------------------------------------------------------------------ */
