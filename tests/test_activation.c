@@ -66,6 +66,29 @@ static void test_backward_accumulates(void)
     lh_free(h);
 }
 
+/* sigmoid and tanh (vectorized exp, a polynomial for small |tanh| arguments) against libm in
+ * double, densely over [-20, 20] and on tiny arguments, to a few float roundings. */
+static void test_dense_accuracy(void)
+{
+    const pdl_shape line = {2, {1, 40001}};
+    const pdl_layer_ops *ops[] = {&pdl_layer_sigmoid, &pdl_layer_tanh};
+    for (int k = 0; k < 2; k++) {
+        layer_harness *h = lh_create(ops[k], "", 1, &line, 1);
+        CHECK(h != NULL);
+        if (!h)
+            continue;
+        for (int64_t i = 0; i < 40001; i++)
+            h->in[0][i] = i < 40 ? ldexpf(1.0f, -(int)i) * (i % 2 ? -1.0f : 1.0f)
+                                 : -20.0f + (float)i * 1e-3f;
+        lh_forward(h);
+        for (int64_t i = 0; i < 40001; i++) {
+            double x = h->in[0][i];
+            CHECK_CLOSE(h->out[i], k == 0 ? 1.0 / (1.0 + exp(-x)) : tanh(x), 1e-30, 3e-7);
+        }
+        lh_free(h);
+    }
+}
+
 static void test_extremes(void)
 {
     const pdl_layer_ops *ops[] = {&pdl_layer_sigmoid, &pdl_layer_tanh, &pdl_layer_relu};
@@ -105,13 +128,27 @@ static void test_threads(void)
     check_threads(&pdl_layer_sigmoid, "", &big);
 }
 
+/* Backward reads the output only, so every activation runs in place; leaky_relu with a negative
+ * slope (y > 0 for either sign of x) keeps a sign mask for it. */
+static void test_memory_flags(void)
+{
+    check_memory_flags(&pdl_layer_relu, "", 1, &shape4);
+    check_memory_flags(&pdl_layer_leaky_relu, "", 1, &shape4);
+    check_memory_flags(&pdl_layer_leaky_relu, "slope=0", 1, &shape2);
+    check_memory_flags(&pdl_layer_leaky_relu, "slope=-0.5", 1, &shape4);
+    check_memory_flags(&pdl_layer_sigmoid, "", 1, &shape4);
+    check_memory_flags(&pdl_layer_tanh, "", 1, &shape2);
+}
+
 int main(void)
 {
     RUN(test_gradients);
     RUN(test_forward_values);
     RUN(test_backward_accumulates);
+    RUN(test_dense_accuracy);
     RUN(test_extremes);
     RUN(test_option_errors);
     RUN(test_threads);
+    RUN(test_memory_flags);
     return harness_summary();
 }

@@ -193,6 +193,14 @@ static void test_threads(void)
     check_threads(&pdl_layer_batchnorm, "", &big);
 }
 
+/* Backward reads the input (for xhat), not the output. Not in place: recovering xhat from the
+ * output needs gamma != 0, and keeping xhat costs what in place would save. */
+static void test_memory_flags(void)
+{
+    check_memory_flags(&pdl_layer_batchnorm, "", 1, &shape4);
+    check_memory_flags(&pdl_layer_batchnorm, "affine=0", 1, &shape2);
+}
+
 int main(void)
 {
     RUN(test_gradients);
@@ -203,5 +211,6 @@ int main(void)
     RUN(test_errors);
     RUN(test_reshape);
     RUN(test_threads);
+    RUN(test_memory_flags);
     return harness_summary();
 }

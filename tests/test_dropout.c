@@ -121,6 +121,12 @@ static void test_threads(void)
     check_threads(&pdl_layer_dropout, "p=0.4", &big);
 }
 
+/* Backward reads the saved mask only; dropout runs in place, in training and in eval. */
+static void test_memory_flags(void)
+{
+    check_memory_flags(&pdl_layer_dropout, "p=0.4", 1, &small);
+}
+
 int main(void)
 {
     RUN(test_gradients);
@@ -129,5 +135,6 @@ int main(void)
     RUN(test_eval_and_p0);
     RUN(test_option_errors);
     RUN(test_threads);
+    RUN(test_memory_flags);
     return harness_summary();
 }

@@ -117,6 +117,12 @@ static void test_threads(void)
     check_threads(&pdl_layer_lrn, "size=5 alpha=1 beta=0.75 k=2", &big);
 }
 
+/* Backward reads the input and the output (declared), so LRN stays out of place. */
+static void test_memory_flags(void)
+{
+    check_memory_flags(&pdl_layer_lrn, "size=5 alpha=1 beta=0.75 k=2", 1, &small);
+}
+
 int main(void)
 {
     RUN(test_gradients);
@@ -125,5 +131,6 @@ int main(void)
     RUN(test_eval_without_saved);
     RUN(test_errors);
     RUN(test_threads);
+    RUN(test_memory_flags);
     return harness_summary();
 }

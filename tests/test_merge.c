@@ -2,6 +2,7 @@
  * each input's values land, and shape errors that name the layer and the offending input. */
 #include "gradcheck.h"
 #include "harness.h"
+#include "layer_checks.h"
 
 #include <string.h>
 
@@ -101,6 +102,26 @@ static void test_shape_errors(void)
     CHECK(strstr(pdl_last_error(), "size") != NULL);
 }
 
+/* Threaded over output ranges (shapes big enough for several ranges, with ranges that start
+ * inside a sample's slice): the same bits with a pool. */
+static void test_threads(void)
+{
+    const pdl_shape big[3] = {{4, {3, 5, 40, 41}}, {4, {3, 7, 40, 41}}, {4, {3, 2, 40, 41}}};
+    const pdl_shape equal[3] = {{4, {3, 5, 40, 41}}, {4, {3, 5, 40, 41}}, {4, {3, 5, 40, 41}}};
+    check_threads_inputs(&pdl_layer_concat, "", 3, big);
+    check_threads_inputs(&pdl_layer_add, "", 3, equal);
+    check_threads_inputs(&pdl_layer_flatten, "", 1, big);
+}
+
+/* Backward reads neither inputs nor output; add (out over in[0]) and flatten run in place. */
+static void test_memory_flags(void)
+{
+    check_memory_flags(&pdl_layer_add, "", 2, same);
+    check_memory_flags(&pdl_layer_add, "", 3, same);
+    check_memory_flags(&pdl_layer_concat, "", 3, parts);
+    check_memory_flags(&pdl_layer_flatten, "", 1, &parts[2]);
+}
+
 int main(void)
 {
     RUN(test_gradients);
@@ -109,5 +130,7 @@ int main(void)
     RUN(test_add_values);
     RUN(test_flatten);
     RUN(test_shape_errors);
+    RUN(test_threads);
+    RUN(test_memory_flags);
     return harness_summary();
 }

@@ -195,6 +195,121 @@ static void test_threads(void)
     pdl_threadpool_free(pool);
 }
 
+/* The PyTorch rules written out per output, straight from the definition: window rows
+ * [oh * sh - ph, + kh) clipped to the padded input for the avg divisor (count_pad) and to the
+ * input for the values; max takes the first maximum in row-major order, and the last NaN.
+ * Forward into y and backward (dy into dx) of one plane. */
+typedef struct naive_pool {
+    int64_t kh, kw, sh, sw, ph, pw;
+    bool avg, count_pad;
+} naive_pool;
+
+static void naive_plane(const naive_pool *p, const float *x, int64_t h, int64_t w, int64_t oh_n,
+                        int64_t ow_n, float *y, const float *dy, float *dx)
+{
+    for (int64_t oh = 0; oh < oh_n; oh++)
+        for (int64_t ow = 0; ow < ow_n; ow++) {
+            int64_t h0 = oh * p->sh - p->ph, w0 = ow * p->sw - p->pw;
+            int64_t h1 = h0 + p->kh < h + p->ph ? h0 + p->kh : h + p->ph;
+            int64_t w1 = w0 + p->kw < w + p->pw ? w0 + p->kw : w + p->pw;
+            int64_t padded = (h1 - h0) * (w1 - w0);
+            h0 = h0 > 0 ? h0 : 0, w0 = w0 > 0 ? w0 : 0;
+            h1 = h1 < h ? h1 : h, w1 = w1 < w ? w1 : w;
+            float sum = 0.0f, best = -INFINITY;
+            int64_t at = -1;
+            for (int64_t i = h0; i < h1; i++)
+                for (int64_t j = w0; j < w1; j++) {
+                    float v = x[i * w + j];
+                    sum += v;
+                    if (at < 0 || v > best || isnan(v))
+                        best = v, at = i * w + j;
+                }
+            float divisor = (float)(p->count_pad ? padded : (h1 - h0) * (w1 - w0));
+            float g = dy[oh * ow_n + ow];
+            y[oh * ow_n + ow] = p->avg ? sum / divisor : best;
+            if (!p->avg)
+                dx[at] += g;
+            for (int64_t i = h0; i < h1 && p->avg; i++)
+                for (int64_t j = w0; j < w1; j++)
+                    dx[i * w + j] += g / divisor;
+        }
+}
+
+/* The vectorized kernels (each specialized window and the generic one, interior and border
+ * columns) against naive_forward on odd shapes with ties and a NaN: max exactly, argmax through
+ * the gradient exactly, avg exactly forward (same sum order) and to rounding backward. */
+static void test_against_naive(void)
+{
+    const struct {
+        const char *options;
+        naive_pool p;
+    } cases[] = {
+        {"size=2 stride=2", {2, 2, 2, 2, 0, 0, false, true}},
+        {"size=3 stride=2", {3, 3, 2, 2, 0, 0, false, true}},
+        {"size=3 stride=2 pad=1", {3, 3, 2, 2, 1, 1, false, true}},
+        {"size=3 stride=2 ceil=1", {3, 3, 2, 2, 0, 0, false, true}},
+        {"size=3 stride=1 pad=1 ceil=1", {3, 3, 1, 1, 1, 1, false, true}},
+        {"size=2x3 stride=1x2 pad=1x1", {2, 3, 1, 2, 1, 1, false, true}},
+        {"size=5 stride=3 pad=2", {5, 5, 3, 3, 2, 2, false, true}},
+        {"size=1 stride=1", {1, 1, 1, 1, 0, 0, false, true}},
+    };
+    const int64_t sizes[][2] = {{13, 17}, {9, 8}, {5, 40}, {3, 3}, {33, 7}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int avg = 0; avg < 2; avg++)
+            for (int count_pad = avg; count_pad >= 0; count_pad--)
+                for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+                    naive_pool p = cases[c].p;
+                    p.avg = avg, p.count_pad = count_pad;
+                    char options[128];
+                    snprintf(options, sizeof options, "%s%s", cases[c].options,
+                             avg && !count_pad ? " count_pad=0" : "");
+                    pdl_shape in = pdl_shape_4d(2, 3, sizes[s][0], sizes[s][1]);
+                    if (in.dim[2] + 2 * p.ph < p.kh || in.dim[3] + 2 * p.pw < p.kw)
+                        continue;
+                    layer_harness *h =
+                        make(avg ? &pdl_layer_avgpool : &pdl_layer_maxpool, options, in);
+                    CHECK(h != NULL);
+                    if (!h)
+                        continue;
+                    int64_t planes = 6, hw = in.dim[2] * in.dim[3];
+                    int64_t oh_n = h->layer.out_shape.dim[2], ow_n = h->layer.out_shape.dim[3];
+                    for (int64_t i = 0; i < planes * hw; i++) /* quarters: many ties */
+                        h->in[0][i] = floorf(h->in[0][i] * 4.0f) / 4.0f;
+                    h->in[0][hw + 5] = NAN;
+                    float *y = lh_alloc(planes * oh_n * ow_n), *dx = lh_alloc(planes * hw);
+                    for (int64_t q = 0; q < planes; q++)
+                        naive_plane(&p, h->in[0] + q * hw, in.dim[2], in.dim[3], oh_n, ow_n,
+                                    y + q * oh_n * ow_n, h->dout + q * oh_n * ow_n, dx + q * hw);
+                    for (int training = 0; training < 2; training++) {
+                        h->ctx.training = training;
+                        lh_forward(h);
+                        if (!same_values(h->out, y, planes * oh_n * ow_n)) {
+                            fprintf(stderr, "  %s on %lldx%lld (training %d): output differs\n",
+                                    options, (long long)in.dim[2], (long long)in.dim[3],
+                                    training);
+                            CHECK(false);
+                        }
+                    }
+                    lh_backward(h);
+                    if (avg)
+                        for (int64_t i = 0; i < planes * hw; i++)
+                            CHECK_CLOSE(h->din[0][i], dx[i], 1e-6, 1e-6);
+                    else
+                        CHECK(same_values(h->din[0], dx, planes * hw));
+                    free(y);
+                    free(dx);
+                    lh_free(h);
+                }
+}
+
+/* Backward reads the saved argmax (max) or nothing (avg), never the input or the output. */
+static void test_memory_flags(void)
+{
+    pdl_shape in = pdl_shape_4d(2, 3, 9, 8);
+    check_memory_flags(&pdl_layer_maxpool, "size=3 stride=2 pad=1", 1, &in);
+    check_memory_flags(&pdl_layer_avgpool, "size=3 stride=2 pad=1", 1, &in);
+}
+
 static void test_errors(void)
 {
     pdl_shape in = pdl_shape_4d(1, 2, 4, 4);
@@ -221,6 +336,8 @@ int main(void)
     RUN(test_gradients);
     RUN(test_accounting);
     RUN(test_threads);
+    RUN(test_against_naive);
+    RUN(test_memory_flags);
     RUN(test_errors);
     return harness_summary();
 }

@@ -3,6 +3,7 @@
  * uniform logits, the backward formula, NaN loss without labels, shape and option errors. */
 #include "gradcheck.h"
 #include "harness.h"
+#include "layer_checks.h"
 
 #include <string.h>
 
@@ -124,6 +125,15 @@ static void test_errors(void)
     CHECK(strstr(pdl_last_error(), "label_smoothing") != NULL);
 }
 
+/* Rows split over threads, the loss summed in row order: the same bits with a pool; backward
+ * reads the probabilities (the output) only. */
+static void test_threads_and_flags(void)
+{
+    const pdl_shape wide = {2, {37, 1000}};
+    check_threads(&pdl_layer_softmax_loss, "label_smoothing=0.1", &wide);
+    check_memory_flags(&pdl_layer_softmax_loss, "", 1, &wide);
+}
+
 int main(void)
 {
     RUN(test_gradients);
@@ -132,5 +142,6 @@ int main(void)
     RUN(test_uniform_logits);
     RUN(test_without_labels);
     RUN(test_errors);
+    RUN(test_threads_and_flags);
     return harness_summary();
 }

@@ -1,9 +1,13 @@
 /* Batch normalization over dim 1 with PyTorch's semantics (BatchNorm2d for (N, C, H, W),
  * BatchNorm1d for (N, D)): batch statistics and running-stat updates in training, running stats
- * in eval. Owns its options and parameters; initial values are the net's business. */
+ * in eval. Owns its options and parameters; initial values are the net's business. Threads
+ * split channels; training forward and backward take two passes over a channel each, eval one.
+ * Not in place: backward needs xhat, which the output gives back only where gamma != 0, and
+ * keeping xhat would cost the memory in place saves (a ReLU after it runs in place instead). */
 #include "layers/layer.h"
 
 #include <math.h>
+#include <string.h>
 
 typedef struct batchnorm_opts {
     double eps;
@@ -84,24 +88,98 @@ static float beta_of(const pdl_layer *l, const batchnorm_opts *o, int64_t c)
     return o->bias >= 0 ? l->params[o->bias].data[c] : 0.0f;
 }
 
-/* Mean and biased variance of channel c of x (N, C, inner), two passes in double. */
-static void channel_stats(const float *x, bn_dims d, int64_t c, double *mean, double *var)
+/* Sums over one channel are split into LANES partial sums by position (element s of a plane
+ * goes to lane s % LANES; the last inner % LANES of each plane to one more sum), so that GCC
+ * vectorizes them without reordering a reduction; the partial sums are added in a fixed order
+ * at the end. Each channel is summed by one thread. The summing functions stay out of line:
+ * inlined into the channel loop, GCC 12 no longer vectorizes them. */
+enum { LANES = 4 }; /* one vector of doubles (GCC splits a wider float-to-double SLP badly) */
+
+typedef struct channel_sums {
+    double a, b;
+} channel_sums;
+
+/* The lanes in a fixed order, then the tails of the planes. */
+static channel_sums add_lanes(const double a[LANES], const double b[LANES], channel_sums tail)
 {
-    double count = (double)(d.n * d.inner), sum = 0.0, squares = 0.0;
-    for (int64_t n = 0; n < d.n; n++) {
-        const float *row = x + (n * d.c + c) * d.inner;
-        for (int64_t s = 0; s < d.inner; s++)
-            sum += row[s];
+    channel_sums sums = {0.0, 0.0};
+    for (int j = 0; j < LANES; j++) {
+        sums.a += a[j];
+        sums.b += b[j];
     }
-    *mean = sum / count;
+    sums.a += tail.a;
+    sums.b += tail.b;
+    return sums;
+}
+
+/* Over the planes of channel c of x (N, C, inner): a = sum (x - k), b = sum (x - k)^2, in
+ * double and shifted by k (a value of the channel), so that a large common offset cancels
+ * before the squares. */
+__attribute__((noinline)) static channel_sums shifted_sums(const float *x, bn_dims d, int64_t c,
+                                                          double k)
+{
+    double a[LANES] = {0}, b[LANES] = {0};
+    channel_sums tail = {0.0, 0.0};
     for (int64_t n = 0; n < d.n; n++) {
-        const float *row = x + (n * d.c + c) * d.inner;
-        for (int64_t s = 0; s < d.inner; s++) {
-            double centered = row[s] - *mean;
-            squares += centered * centered;
+        const float *xp = x + (n * d.c + c) * d.inner;
+        int64_t s = 0;
+        for (; s + LANES <= d.inner; s += LANES) {
+            float xs[LANES];
+            memcpy(xs, xp + s, sizeof xs); /* one vector load (GCC assembles scalars otherwise) */
+#pragma GCC unroll 8
+            for (int j = 0; j < LANES; j++) {
+                double v = (double)xs[j] - k;
+                a[j] += v;
+                b[j] += v * v;
+            }
+        }
+        for (; s < d.inner; s++) {
+            double v = (double)xp[s] - k;
+            tail.a += v;
+            tail.b += v * v;
         }
     }
-    *var = squares / count;
+    return add_lanes(a, b, tail);
+}
+
+/* Over the planes of channel c of x, dy (N, C, inner): a = sum dy, b = sum dy (x - mean). */
+__attribute__((noinline)) static channel_sums gradient_sums(const float *x, const float *dy,
+                                                           bn_dims d, int64_t c, double mean)
+{
+    double a[LANES] = {0}, b[LANES] = {0};
+    channel_sums tail = {0.0, 0.0};
+    for (int64_t n = 0; n < d.n; n++) {
+        const float *xp = x + (n * d.c + c) * d.inner, *dyp = dy + (n * d.c + c) * d.inner;
+        int64_t s = 0;
+        for (; s + LANES <= d.inner; s += LANES) {
+            float xs[LANES], dys[LANES];
+            memcpy(xs, xp + s, sizeof xs);
+            memcpy(dys, dyp + s, sizeof dys);
+#pragma GCC unroll 8
+            for (int j = 0; j < LANES; j++) {
+                a[j] += dys[j];
+                b[j] += (double)dys[j] * ((double)xs[j] - mean);
+            }
+        }
+        for (; s < d.inner; s++) {
+            double g = dyp[s];
+            tail.a += g;
+            tail.b += g * ((double)xp[s] - mean);
+        }
+    }
+    return add_lanes(a, b, tail);
+}
+
+/* y = x * scale + shift over the planes of channel c of x, y (N, C, inner); y may be x. */
+static void scale_shift_channel(const float *x, float *y, bn_dims d, int64_t c, float scale,
+                                float shift)
+{
+    for (int64_t n = 0; n < d.n; n++) {
+        const float *xp = x + (n * d.c + c) * d.inner;
+        float *yp = y + (n * d.c + c) * d.inner;
+        for (int64_t s = 0; s < d.inner; s++)
+            yp[s] = xp[s] * scale + shift;
+    }
 }
 
 /* Channels are independent: each range of channels is one task (grain ~ GRAIN elements). */
@@ -118,8 +196,9 @@ typedef struct forward_job {
     bool training;
 } forward_job;
 
-/* Channels [begin, end) of in[0], out (N, C, inner); in training also the running stats and
- * saved = batch mean (C) then inverse std (C). */
+/* Channels [begin, end) of in[0], out (N, C, inner): in training one pass for the statistics
+ * (which also update the running stats and saved = batch mean (C) then inverse std (C)), then
+ * one pass of scale and shift, while the channel is still in cache; in eval that pass alone. */
 static void forward_range(void *arg, int64_t begin, int64_t end)
 {
     const forward_job *job = arg;
@@ -132,8 +211,13 @@ static void forward_range(void *arg, int64_t begin, int64_t end)
     int64_t count = d.n * d.inner;
     for (int64_t c = begin; c < end; c++) {
         double mean, var;
-        if (job->training) {
-            channel_stats(l->in[0], d, c, &mean, &var);
+        if (job->training && count > 0) { /* an empty batch leaves the running stats alone */
+            double k = l->in[0][c * d.inner];
+            channel_sums sums = shifted_sums(l->in[0], d, c, k);
+            double shift = sums.a / (double)count;
+            mean = k + shift;
+            var = sums.b / (double)count - shift * shift;
+            var = var > 0.0 ? var : 0.0;
             double unbiased = count > 1 ? var * (double)count / (double)(count - 1) : var;
             running_mean[c] = (float)((1.0 - o->momentum) * running_mean[c] + o->momentum * mean);
             running_var[c] =
@@ -147,14 +231,9 @@ static void forward_range(void *arg, int64_t begin, int64_t end)
             saved_mean[c] = (float)mean;
             saved_invstd[c] = (float)invstd;
         }
-        float scale = (float)(gamma_of(l, o, c) * invstd);
-        float shift = (float)(beta_of(l, o, c) - mean * gamma_of(l, o, c) * invstd);
-        for (int64_t n = 0; n < d.n; n++) {
-            const float *x = l->in[0] + (n * d.c + c) * d.inner;
-            float *y = l->out + (n * d.c + c) * d.inner;
-            for (int64_t s = 0; s < d.inner; s++)
-                y[s] = x[s] * scale + shift;
-        }
+        double gamma = gamma_of(l, o, c);
+        scale_shift_channel(l->in[0], l->out, d, c, (float)(gamma * invstd),
+                            (float)(beta_of(l, o, c) - mean * gamma * invstd));
     }
 }
 
@@ -165,8 +244,8 @@ static void batchnorm_forward(pdl_layer *l, const pdl_layer_ctx *ctx)
     pdl_parallel_for(ctx->pool, d.c, channel_grain(d), forward_range, &job);
 }
 
-/* Channels [begin, end) of dout, din[0] (N, C, inner). With xhat = (x - mean) * invstd and
- * M = N * inner: dbeta = sum dy, dgamma = sum dy * xhat,
+/* Channels [begin, end) of dout, din[0] (N, C, inner): one pass for the sums, one for dx. With
+ * xhat = (x - mean) * invstd and M = N * inner: dbeta = sum dy, dgamma = sum dy * xhat,
  * dx = gamma * invstd * (dy - dbeta / M - xhat * dgamma / M). */
 static void backward_range(void *arg, int64_t begin, int64_t end)
 {
@@ -177,15 +256,8 @@ static void backward_range(void *arg, int64_t begin, int64_t end)
     double count = (double)(d.n * d.inner);
     for (int64_t c = begin; c < end; c++) {
         float mean = saved_mean[c], invstd = saved_invstd[c];
-        double sum_dy = 0.0, sum_dy_xhat = 0.0;
-        for (int64_t n = 0; n < d.n; n++) {
-            const float *x = l->in[0] + (n * d.c + c) * d.inner;
-            const float *dy = l->dout + (n * d.c + c) * d.inner;
-            for (int64_t s = 0; s < d.inner; s++) {
-                sum_dy += dy[s];
-                sum_dy_xhat += (double)dy[s] * ((x[s] - mean) * invstd);
-            }
-        }
+        channel_sums sums = gradient_sums(l->in[0], l->dout, d, c, mean);
+        double sum_dy = sums.a, sum_dy_xhat = sums.b * invstd;
         if (o->weight >= 0) {
             l->params[o->weight].grad[c] += (float)sum_dy_xhat;
             l->params[o->bias].grad[c] += (float)sum_dy;
@@ -195,13 +267,11 @@ static void backward_range(void *arg, int64_t begin, int64_t end)
         float scale = gamma_of(l, o, c) * invstd;
         float mean_dy = (float)(sum_dy / count), mean_dy_xhat = (float)(sum_dy_xhat / count);
         for (int64_t n = 0; n < d.n; n++) {
-            const float *x = l->in[0] + (n * d.c + c) * d.inner;
-            const float *dy = l->dout + (n * d.c + c) * d.inner;
-            float *dx = l->din[0] + (n * d.c + c) * d.inner;
-            for (int64_t s = 0; s < d.inner; s++) {
-                float xhat = (x[s] - mean) * invstd;
-                dx[s] += scale * (dy[s] - mean_dy - xhat * mean_dy_xhat);
-            }
+            int64_t at = (n * d.c + c) * d.inner;
+            const float *restrict x = l->in[0] + at, *restrict dy = l->dout + at;
+            float *restrict dx = l->din[0] + at;
+            for (int64_t s = 0; s < d.inner; s++)
+                dx[s] += scale * (dy[s] - mean_dy - (x[s] - mean) * invstd * mean_dy_xhat);
         }
     }
 }

@@ -1,5 +1,5 @@
 /* Concatenation of 1..8 inputs along dim 1 (channels); every other dim must match. Owns the
- * shape checks and the copies; it has no options. */
+ * shape checks and the copies (threaded over output ranges); it has no options. */
 #include "layers/layer.h"
 
 #include <string.h>
@@ -37,39 +37,55 @@ static pdl_status concat_reshape(pdl_layer *l)
     return PDL_OK;
 }
 
+enum { GRAIN = 1 << 15 }; /* elements worth a thread */
+
+typedef struct concat_job {
+    const pdl_layer *l;
+    bool backward;
+} concat_job;
+
+/* Output elements [begin, end) of out (N, sum Ci, inner), piece by piece: the part of sample
+ * n's slice of input i inside the range. Forward copies in[i] into it; backward adds it into
+ * din[i] (inputs without a gradient are skipped). */
+static void range_pieces(void *arg, int64_t begin, int64_t end)
+{
+    const concat_job *job = arg;
+    const pdl_layer *l = job->l;
+    int64_t inner = inner_of(&l->out_shape), out_block = l->out_shape.dim[1] * inner;
+    if (out_block == 0)
+        return;
+    for (int64_t n = begin / out_block; n * out_block < end; n++) {
+        int64_t start = n * out_block; /* of the slice of input i */
+        for (int i = 0; i < l->n_inputs; i++) {
+            int64_t block = l->in_shape[i].dim[1] * inner;
+            int64_t lo = begin > start ? begin : start;
+            int64_t hi = end < start + block ? end : start + block;
+            int64_t at = n * block + (lo - start); /* in input i */
+            if (lo < hi && !job->backward)
+                memcpy(l->out + lo, l->in[i] + at, (size_t)(hi - lo) * sizeof(float));
+            if (lo < hi && job->backward && l->din[i]) {
+                const float *restrict dy = l->dout + lo;
+                float *restrict dx = l->din[i] + at;
+                for (int64_t j = 0; j < hi - lo; j++)
+                    dx[j] += dy[j];
+            }
+            start += block;
+        }
+    }
+}
+
 /* in[i] is (N, Ci, H, W), out is (N, sum Ci, H, W) */
 static void concat_forward(pdl_layer *l, const pdl_layer_ctx *ctx)
 {
-    (void)ctx;
-    int64_t batch = l->out_shape.dim[0], inner = inner_of(&l->out_shape);
-    int64_t out_block = l->out_shape.dim[1] * inner;
-    int64_t offset = 0;
-    for (int i = 0; i < l->n_inputs; i++) {
-        int64_t block = l->in_shape[i].dim[1] * inner;
-        for (int64_t n = 0; n < batch; n++)
-            memcpy(l->out + n * out_block + offset, l->in[i] + n * block,
-                   (size_t)block * sizeof(float));
-        offset += block;
-    }
+    concat_job job = {l, false};
+    pdl_parallel_for(ctx->pool, pdl_shape_count(&l->out_shape), GRAIN, range_pieces, &job);
 }
 
 /* dout is (N, sum Ci, H, W); adds its slices into din[i] (N, Ci, H, W) */
 static void concat_backward(pdl_layer *l, const pdl_layer_ctx *ctx)
 {
-    (void)ctx;
-    int64_t batch = l->out_shape.dim[0], inner = inner_of(&l->out_shape);
-    int64_t out_block = l->out_shape.dim[1] * inner;
-    int64_t offset = 0;
-    for (int i = 0; i < l->n_inputs; i++) {
-        int64_t block = l->in_shape[i].dim[1] * inner;
-        for (int64_t n = 0; l->din[i] && n < batch; n++) {
-            const float *dy = l->dout + n * out_block + offset;
-            float *dx = l->din[i] + n * block;
-            for (int64_t j = 0; j < block; j++)
-                dx[j] += dy[j];
-        }
-        offset += block;
-    }
+    concat_job job = {l, true};
+    pdl_parallel_for(ctx->pool, pdl_shape_count(&l->out_shape), GRAIN, range_pieces, &job);
 }
 
 const pdl_layer_ops pdl_layer_concat = {

@@ -1,8 +1,10 @@
 /* Inverted dropout: in training each element is kept with probability 1 - p and scaled by
  * 1 / (1 - p); in eval the layer is the identity. The mask is a pure function of
- * (seed, step, layer name, element index) via the counter-based rng; nothing else is random. */
+ * (seed, step, layer name, element index) via the counter-based rng; nothing else is random.
+ * Backward reads the mask only, so the layer runs in place. */
 #include "core/rng.h"
 #include "layers/layer.h"
+#include "layers/vecmath.h"
 
 #include <string.h>
 
@@ -34,26 +36,32 @@ typedef struct dropout_job {
     float p, scale;
 } dropout_job;
 
-/* Elements [begin, end): draw the mask, write out. */
+/* Elements [begin, end): draw the mask, then write out (vectorized). */
 static void forward_range(void *arg, int64_t begin, int64_t end)
 {
     const dropout_job *j = arg;
     unsigned char *mask = j->l->saved;
     const float *x = j->l->in[0];
-    float *y = j->l->out;
-    for (int64_t i = begin; i < end; i++) {
+    float *y = j->l->out; /* may be x */
+    for (int64_t i = begin; i < end; i++)
         mask[i] = pdl_rng_uniform(j->seed, j->stream, (uint64_t)i) >= j->p;
-        y[i] = mask[i] ? x[i] * j->scale : 0.0f;
-    }
+    for (int64_t i = begin; i < end; i++)
+        y[i] = vec_select(mask[i], x[i] * j->scale, 0.0f);
 }
 
+/* dx (+)= dy * scale where kept, 0 elsewhere; in place dx is dy and is overwritten. */
 static void backward_range(void *arg, int64_t begin, int64_t end)
 {
     const dropout_job *j = arg;
     const unsigned char *mask = j->l->saved;
-    for (int64_t i = begin; i < end; i++)
-        if (mask[i])
-            j->l->din[0][i] += j->l->dout[i] * j->scale;
+    const float *dy = j->l->dout;
+    float *dx = j->l->din[0], scale = j->scale;
+    if (j->l->in_place)
+        for (int64_t i = begin; i < end; i++)
+            dx[i] = vec_select(mask[i], dy[i] * scale, 0.0f);
+    else
+        for (int64_t i = begin; i < end; i++)
+            dx[i] += vec_select(mask[i], dy[i] * scale, 0.0f);
 }
 
 static dropout_job job_of(const pdl_layer *l, const pdl_layer_ctx *ctx)
@@ -66,7 +74,7 @@ static dropout_job job_of(const pdl_layer *l, const pdl_layer_ctx *ctx)
                          .scale = (float)(1.0 / (1.0 - o->p))};
 }
 
-/* in[0], out and the mask in saved are (any shape, same count). */
+/* in[0], out (possibly the same buffer) and the mask in saved are (any shape, same count). */
 static void dropout_forward(pdl_layer *l, const pdl_layer_ctx *ctx)
 {
     int64_t count = pdl_shape_count(&l->out_shape);
@@ -100,5 +108,5 @@ const pdl_layer_ops pdl_layer_dropout = {
     .destroy = NULL,
     .backward_reads_input = false,
     .backward_reads_output = false,
-    .can_run_in_place = false,
+    .can_run_in_place = true,
 };

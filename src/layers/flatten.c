@@ -1,5 +1,5 @@
-/* Flatten: (N, C, H, W) -> (N, C*H*W), a copy (the net may alias it away). Owns only the
- * shape rule; it has no options. */
+/* Flatten: (N, C, H, W) -> (N, C*H*W), a copy, or nothing at all in place (out over in[0]).
+ * Owns only the shape rule; it has no options. */
 #include "layers/layer.h"
 
 #include <string.h>
@@ -16,21 +16,36 @@ static pdl_status flatten_reshape(pdl_layer *l)
     return PDL_OK;
 }
 
-/* in[0] is (N, C, H, W), out is (N, C*H*W): the same values in the same order */
-static void flatten_forward(pdl_layer *l, const pdl_layer_ctx *ctx)
+enum { GRAIN = 1 << 15 }; /* elements worth a thread */
+
+static void copy_range(void *arg, int64_t begin, int64_t end)
 {
-    (void)ctx;
-    if (l->out != l->in[0])
-        memcpy(l->out, l->in[0], (size_t)pdl_shape_count(&l->out_shape) * sizeof(float));
+    const pdl_layer *l = arg;
+    memcpy(l->out + begin, l->in[0] + begin, (size_t)(end - begin) * sizeof(float));
 }
 
-/* dout is (N, C*H*W), din[0] is (N, C, H, W) */
+static void add_range(void *arg, int64_t begin, int64_t end)
+{
+    const pdl_layer *l = arg;
+    const float *restrict dy = l->dout;
+    float *restrict dx = l->din[0];
+    for (int64_t i = begin; i < end; i++)
+        dx[i] += dy[i];
+}
+
+/* in[0] is (N, C, H, W), out is (N, C*H*W): the same values in the same order (nothing to do
+ * in place) */
+static void flatten_forward(pdl_layer *l, const pdl_layer_ctx *ctx)
+{
+    if (l->out != l->in[0])
+        pdl_parallel_for(ctx->pool, pdl_shape_count(&l->out_shape), GRAIN, copy_range, l);
+}
+
+/* dout is (N, C*H*W), din[0] is (N, C, H, W); in place din[0] is dout already */
 static void flatten_backward(pdl_layer *l, const pdl_layer_ctx *ctx)
 {
-    (void)ctx;
-    int64_t count = pdl_shape_count(&l->out_shape);
-    for (int64_t i = 0; l->din[0] && i < count; i++)
-        l->din[0][i] += l->dout[i];
+    if (l->din[0] && !l->in_place)
+        pdl_parallel_for(ctx->pool, pdl_shape_count(&l->out_shape), GRAIN, add_range, l);
 }
 
 const pdl_layer_ops pdl_layer_flatten = {
@@ -46,5 +61,5 @@ const pdl_layer_ops pdl_layer_flatten = {
     .destroy = NULL,
     .backward_reads_input = false,
     .backward_reads_output = false,
-    .can_run_in_place = false,
+    .can_run_in_place = true,
 };

@@ -1,10 +1,12 @@
 /* Cross-channel LRN, PyTorch's LocalResponseNorm: b_c = a_c / s_c^beta with s_c = k + alpha /
  * size * sum of a_j^2 over channels j in [c - size/2, c + (size-1)/2] (absent ones count as 0).
- * Owns its options and the exact backward; within-channel LRN is not supported. */
+ * Owns its options and the exact backward (vectorized, s^-beta through vecmath.h's pow);
+ * within-channel LRN is not supported. Backward reads the input and the output, so it never
+ * runs in place. */
 #include "layers/layer.h"
+#include "layers/vecmath.h"
 
 #include <math.h>
-#include <string.h>
 
 typedef struct lrn_opts {
     int64_t size;
@@ -79,7 +81,8 @@ static void window(int64_t c, int64_t before, int64_t after, int64_t channels, i
     *hi = c + after >= channels ? channels - 1 : c + after;
 }
 
-/* Rows [begin, end): the scale s from the window's squares, then out = x * s^-beta. */
+/* Rows [begin, end): the scale s from the window's squares (summed in channel order), then
+ * out = x * s^-beta, a chunk of VEC_CHUNK values at a time. */
 static void forward_range(void *arg, int64_t begin, int64_t end)
 {
     const lrn_job *job = arg;
@@ -92,15 +95,20 @@ static void forward_range(void *arg, int64_t begin, int64_t end)
         const float *x = l->in[0] + (row - c) * inner; /* channel 0 of this sample */
         float *s = job->scale + row * inner, *y = l->out + row * inner;
         window(c, o->size / 2, (o->size - 1) / 2, channels, &lo, &hi);
-        memset(s, 0, (size_t)inner * sizeof(float));
-        for (int64_t j = lo; j <= hi; j++) {
-            const float *xj = x + j * inner;
-            for (int64_t p = 0; p < inner; p++)
-                s[p] += xj[p] * xj[p];
-        }
-        for (int64_t p = 0; p < inner; p++) {
-            s[p] = k + coef * s[p];
-            y[p] = x[c * inner + p] * powf(s[p], -beta);
+        for (int64_t b = 0; b < inner; b += VEC_CHUNK) {
+            int64_t m = inner - b < VEC_CHUNK ? inner - b : VEC_CHUNK;
+            float sum[VEC_CHUNK] = {0}, t[VEC_CHUNK];
+            for (int64_t j = lo; j <= hi; j++) {
+                const float *xj = x + j * inner + b;
+                for (int64_t p = 0; p < m; p++)
+                    sum[p] += xj[p] * xj[p];
+            }
+            for (int64_t p = 0; p < m; p++)
+                s[b + p] = t[p] = k + coef * sum[p];
+            vec_pow(t, m, -beta);
+            const float *xc = x + c * inner + b;
+            for (int64_t p = 0; p < m; p++)
+                y[b + p] = xc[p] * t[p];
         }
     }
 }
@@ -118,13 +126,15 @@ static void ratio_range(void *arg, int64_t begin, int64_t end)
 {
     const lrn_job *job = arg;
     const pdl_layer *l = job->l;
-    float *ratio = l->workspace;
+    float *restrict ratio = l->workspace;
+    const float *dy = l->dout, *y = l->out, *s = job->scale;
     for (int64_t i = begin * job->inner; i < end * job->inner; i++)
-        ratio[i] = l->dout[i] * l->out[i] / job->scale[i];
+        ratio[i] = dy[i] * y[i] / s[i];
 }
 
-/* Rows [begin, end) of dx_j += dy_j * s_j^-beta - 2 * alpha * beta / size * x_j * (sum of r_i
- * over the channels i whose window holds j: i in [j - (size-1)/2, j + size/2]). */
+/* Rows [begin, end) of dx_j += dy_j * s_j^-beta - 2 * alpha * beta / size * x_j * (sum of
+ * r_i over the channels i whose window holds j: i in [j - (size-1)/2, j + size/2]), a chunk
+ * of VEC_CHUNK values at a time. */
 static void backward_range(void *arg, int64_t begin, int64_t end)
 {
     const lrn_job *job = arg;
@@ -139,12 +149,19 @@ static void backward_range(void *arg, int64_t begin, int64_t end)
         const float *ratio = (const float *)l->workspace + (row - c) * inner; /* channel 0 */
         float *dx = l->din[0] + row * inner;
         window(c, (o->size - 1) / 2, o->size / 2, channels, &lo, &hi);
-        for (int64_t p = 0; p < inner; p++)
-            dx[p] += dy[p] * powf(s[p], -beta);
-        for (int64_t i = lo; i <= hi; i++) {
-            const float *r = ratio + i * inner;
-            for (int64_t p = 0; p < inner; p++)
-                dx[p] -= coef * x[p] * r[p];
+        for (int64_t b = 0; b < inner; b += VEC_CHUNK) {
+            int64_t m = inner - b < VEC_CHUNK ? inner - b : VEC_CHUNK;
+            float sum[VEC_CHUNK] = {0}, t[VEC_CHUNK];
+            for (int64_t i = lo; i <= hi; i++) {
+                const float *r = ratio + i * inner + b;
+                for (int64_t p = 0; p < m; p++)
+                    sum[p] += r[p];
+            }
+            for (int64_t p = 0; p < m; p++)
+                t[p] = s[b + p];
+            vec_pow(t, m, -beta);
+            for (int64_t p = 0; p < m; p++)
+                dx[b + p] += dy[b + p] * t[p] - coef * x[b + p] * sum[p];
         }
     }
 }
