@@ -3,6 +3,7 @@
  * 1x7, 7x1, 5x5 and 11x11/4; thread-count independence; the conv layer's gradients for every
  * option, its shapes, MACs and receptive field, and its errors for bad options and shapes. */
 #include "backend/cpu/conv.h"
+#include "conv_cases.h"
 #include "gradcheck.h"
 #include "harness.h"
 #include "layer_checks.h"
@@ -13,10 +14,7 @@
  * accumulation against double). A wrong index shows up as an error of order 1. */
 #define ERROR_PER_TERM 2e-6
 
-typedef struct conv_case {
-    int64_t n, c, h, w, k, r, s, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
-    bool bias;
-} conv_case;
+enum { SEED = 7 }; /* of the random tensors */
 
 static const conv_case cases[] = {
     /* n  c  h   w   k  r   s  sh sw ph pw dh dw  g  bias */
@@ -40,34 +38,6 @@ static const conv_case cases[] = {
     {2, 65, 5, 4, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, true},   /* wide enough for several GEMM jobs */
 };
 
-static pdl_conv_geom geom_of(const conv_case *t)
-{
-    pdl_conv_geom g = {t->n,     t->c,        t->h,        t->w,     t->k,     t->r,
-                       t->s,     t->stride_h, t->stride_w, t->pad_h, t->pad_w, t->dil_h,
-                       t->dil_w, t->groups,   0,           0};
-    CHECK(pdl_conv_geom_output(&g));
-    return g;
-}
-
-static float *random_tensor(int64_t count, uint64_t stream)
-{
-    float *x = lh_alloc(count);
-    lh_fill_uniform(x, count, 7, stream, -1.0f, 1.0f);
-    return x;
-}
-
-/* max |a - b| over count values; NaN gives infinity. */
-static double max_diff(const float *a, const float *b, int64_t count)
-{
-    double worst = 0.0;
-    for (int64_t i = 0; i < count; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= worst))
-            worst = isnan(d) ? INFINITY : d;
-    }
-    return worst;
-}
-
 /* Runs forward, backward-data and backward-weight through conv_gemm on pool and through the
  * reference, checks each against its bound and returns the three outputs' checksums through
  * got[] (for the thread-count comparison). */
@@ -77,12 +47,13 @@ static void compare_case(pdl_threadpool *pool, const conv_case *t, double worst[
     int64_t cg = g.c / g.groups, kg = g.k / g.groups;
     int64_t nx = g.n * g.c * g.h * g.w, ny = g.n * g.k * g.out_h * g.out_w;
     int64_t nw = g.k * cg * g.r * g.s;
-    float *x = random_tensor(nx, 1), *w = random_tensor(nw, 2), *bias = random_tensor(g.k, 3);
-    float *dy = random_tensor(ny, 4);
+    float *x = random_tensor(nx, SEED, 1), *w = random_tensor(nw, SEED, 2);
+    float *bias = random_tensor(g.k, SEED, 3);
+    float *dy = random_tensor(ny, SEED, 4);
     float *y_ref = lh_alloc(ny), *y = lh_alloc(ny);
-    float *dx_ref = random_tensor(nx, 5), *dx = random_tensor(nx, 5);
-    float *dw_ref = random_tensor(nw, 6), *dw = random_tensor(nw, 6);
-    float *db_ref = random_tensor(g.k, 7), *db = random_tensor(g.k, 7);
+    float *dx_ref = random_tensor(nx, SEED, 5), *dx = random_tensor(nx, SEED, 5);
+    float *dw_ref = random_tensor(nw, SEED, 6), *dw = random_tensor(nw, SEED, 6);
+    float *db_ref = random_tensor(g.k, SEED, 7), *db = random_tensor(g.k, SEED, 7);
     float *ws = lh_alloc((int64_t)(pdl_conv_gemm_workspace_size(&g) / sizeof(float)));
     for (int64_t i = 0; i < ny; i++)
         y[i] = NAN; /* forward must overwrite */

@@ -4,6 +4,7 @@
  * threads; then the conv layer's choice: `auto`, the `algo` key, the process-wide override, what
  * pdl_layer_info shows and the error for an algorithm that does not fit the layer. */
 #include "backend/cpu/conv.h"
+#include "conv_cases.h"
 #include "gradcheck.h"
 #include "harness.h"
 #include "layer_checks.h"
@@ -20,10 +21,7 @@
 typedef enum kind { KIND_GEMM, KIND_WINOGRAD, KIND_DIRECT, KIND_COUNT } kind;
 static const char *const kind_names[KIND_COUNT] = {"gemm", "winograd", "direct"};
 
-typedef struct conv_case {
-    int64_t n, c, h, w, k, r, s, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
-    bool bias;
-} conv_case;
+enum { SEED = 11 }; /* of the random tensors */
 
 /* 3x3, stride 1, dilation 1, groups 1: every algorithm applies. */
 static const conv_case winograd_cases[] = {
@@ -56,34 +54,6 @@ static const conv_case grouped_cases[] = {
     {1, 3, 7, 29, 6, 3, 5, 1, 1, 1, 2, 1, 2, 3, true},    /* wide rows, dilated 3x5 */
 };
 
-static pdl_conv_geom geom_of(const conv_case *t)
-{
-    pdl_conv_geom g = {t->n,     t->c,        t->h,        t->w,     t->k,     t->r,
-                       t->s,     t->stride_h, t->stride_w, t->pad_h, t->pad_w, t->dil_h,
-                       t->dil_w, t->groups,   0,           0};
-    CHECK(pdl_conv_geom_output(&g));
-    return g;
-}
-
-static float *random_tensor(int64_t count, uint64_t stream)
-{
-    float *x = lh_alloc(count);
-    lh_fill_uniform(x, count, 11, stream, -1.0f, 1.0f);
-    return x;
-}
-
-/* max |a - b|; NaN gives infinity. */
-static double max_diff(const float *a, const float *b, int64_t count)
-{
-    double worst = 0.0;
-    for (int64_t i = 0; i < count; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= worst))
-            worst = isnan(d) ? INFINITY : d;
-    }
-    return worst;
-}
-
 /* max |ref - base| (base NULL: max |ref|): the size of what a pass computed. */
 static double max_size(const float *ref, const float *base, int64_t count)
 {
@@ -109,17 +79,17 @@ static run run_make(const conv_case *t)
     u.nx = g->n * g->c * g->h * g->w;
     u.ny = g->n * g->k * g->out_h * g->out_w;
     u.nw = g->k * (g->c / g->groups) * g->r * g->s;
-    u.x = random_tensor(u.nx, 1);
-    u.w = random_tensor(u.nw, 2);
-    u.bias = t->bias ? random_tensor(g->k, 3) : NULL;
-    u.dy = random_tensor(u.ny, 4);
-    u.dx0 = random_tensor(u.nx, 5);
-    u.dw0 = random_tensor(u.nw, 6);
-    u.db0 = random_tensor(g->k, 7);
+    u.x = random_tensor(u.nx, SEED, 1);
+    u.w = random_tensor(u.nw, SEED, 2);
+    u.bias = t->bias ? random_tensor(g->k, SEED, 3) : NULL;
+    u.dy = random_tensor(u.ny, SEED, 4);
+    u.dx0 = random_tensor(u.nx, SEED, 5);
+    u.dw0 = random_tensor(u.nw, SEED, 6);
+    u.db0 = random_tensor(g->k, SEED, 7);
     u.y_ref = lh_alloc(u.ny);
-    u.dx_ref = random_tensor(u.nx, 5);
-    u.dw_ref = random_tensor(u.nw, 6);
-    u.db_ref = random_tensor(g->k, 7);
+    u.dx_ref = random_tensor(u.nx, SEED, 5);
+    u.dw_ref = random_tensor(u.nw, SEED, 6);
+    u.db_ref = random_tensor(g->k, SEED, 7);
     pdl_conv_ref_forward(g, u.x, u.w, u.bias, u.y_ref);
     pdl_conv_ref_backward_data(g, u.dy, u.w, u.dx_ref);
     pdl_conv_ref_backward_weight(g, u.x, u.dy, u.dw_ref, u.bias ? u.db_ref : NULL);

@@ -33,3 +33,16 @@ finish() {
     fi
     echo "$(basename "$0"): all passed"
 }
+
+# tiny_model FILE SIDE KEY=VALUE...: writes a model for 1 x SIDE x SIDE images of 3 classes
+# (conv1: 4 filters 3x3 + relu, maxpool 2, fc1, softmax loss) whose [train] section has the keys.
+tiny_model() {
+    local file=$1 side=$2
+    shift 2
+    {
+        printf '[net]\ninput = 1x%sx%s\nclasses = 3\n\n' "$side" "$side"
+        printf '[conv]\nname = conv1\nfilters = 4\nsize = 3\npad = same\nact = relu\n\n'
+        printf '[maxpool]\nsize = 2\n\n[fc]\nname = fc1\noutput = 3\n\n[softmax_loss]\n\n[train]\n'
+        printf '%s\n' "$@" | sed 's/=/ = /'
+    } >"$file"
+}

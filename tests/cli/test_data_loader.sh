@@ -35,35 +35,8 @@ data="$work/dataset"
 expect 0 "" "$pdl" dataset import-idx "$work/idx" "$data" --quiet
 [ -d "$data/train_db" ] && [ -d "$data/test_db" ] || fail "import-idx did not make train_db and test_db"
 
-model() { # NAME SIDE: a tiny model taking 1 x SIDE x SIDE
-    cat >"$work/$1.cfg" <<EOF
-[net]
-input = 1x$2x$2
-classes = 3
-
-[conv]
-filters = 4
-size = 3
-pad = same
-act = relu
-
-[maxpool]
-size = 2
-
-[fc]
-output = 3
-
-[softmax_loss]
-
-[train]
-batch = 8
-epochs = 2
-lr = 0.05
-topk = 2
-EOF
-}
-model crop6 6
-model big9 9
+tiny_model "$work/crop6.cfg" 6 batch=8 epochs=2 lr=0.05 topk=2
+tiny_model "$work/big9.cfg" 9 batch=8 epochs=2 lr=0.05 topk=2
 
 out="$work/run"
 expect 0 "" "$pdl" train "$work/crop6.cfg" --data "$data" --out "$out" --set data.mirror=1 \
@@ -106,5 +79,12 @@ expect 0 "" "$pdl" bench "$work/crop6.cfg" --batch 8 --iterations 1 --no-layers 
     --data "$data" --data-threads 1
 contains "$work/out" '"images_per_s"'
 expect 2 "--data" "$pdl" bench --peak --data "$data"
+
+# a [data] section in the model file is read: it trains, and a misspelt key names file:line
+{ cat "$work/crop6.cfg"; printf '\n[data]\nmirror = 1\nmean = pixel\n'; } >"$work/with_data.cfg"
+expect 0 "" "$pdl" train "$work/with_data.cfg" --data "$data" --out "$work/run_data" --max-steps 2
+sed 's/^mirror = 1/mirrror = 1/' "$work/with_data.cfg" >"$work/bad_data.cfg"
+expect 1 "bad_data.cfg:" "$pdl" train "$work/bad_data.cfg" --data "$data" --out "$work/run_bad"
+contains "$tmp/err" "'mirrror': unknown key"
 
 finish

@@ -34,33 +34,7 @@ with open(f'{sys.argv[1]}/train-labels-idx1-ubyte', 'wb') as f:
     f.write(struct.pack('>II', 0x801, len(labels)) + bytes(labels))
 EOF
 
-cat >"$tmp/tiny.cfg" <<'EOF'
-[net]
-input = 1x8x8
-classes = 3
-
-[conv]
-name = conv1
-filters = 4
-size = 3
-pad = same
-act = relu
-
-[maxpool]
-size = 2
-
-[fc]
-name = fc1
-output = 3
-
-[softmax_loss]
-
-[train]
-batch = 12
-epochs = 3
-lr = 0.1
-momentum = 0.9
-EOF
+tiny_model "$tmp/tiny.cfg" 8 batch=12 epochs=3 lr=0.1 momentum=0.9
 
 # same_weights A B TOL: every tensor of the two weights files within TOL (relative to 1 + |b|);
 # TOL 0: the same bits.

@@ -36,33 +36,7 @@ write(f'{work}/wide.pgm', b'P5 9 8 255\n' + bytes(72), False)
 write(f'{work}/short.pgm', b'P5 8 8 255\n' + bytes(60), False)
 EOF
 
-cat >"$work/tiny.cfg" <<'EOF'
-[net]
-name = tiny
-input = 1x8x8
-classes = 3
-
-[conv]
-filters = 4
-size = 3
-pad = same
-act = relu
-
-[maxpool]
-size = 2
-
-[fc]
-output = 3
-
-[softmax_loss]
-
-[train]
-batch = 8
-epochs = 2
-lr = 0.05
-momentum = 0.9
-topk = 2
-EOF
+tiny_model "$work/tiny.cfg" 8 batch=8 epochs=2 lr=0.05 momentum=0.9 topk=2
 
 out="$work/run"
 data="$work/data"
