@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int cli_fail(const char *command, const char *what)
 {
@@ -82,4 +83,42 @@ int cli_match_path(const char *command, const cli_path_option *options, size_t n
         if (!strcmp(argv[*i], options[k].flag))
             return (*options[k].dst = cli_value(command, argc, argv, i)) ? 1 : -1;
     return 0;
+}
+
+bool cli_make_dirs(const char *command, const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        fprintf(stderr, "pdl %s: the path '%s' is too long\n", command, path);
+        return false;
+    }
+    for (char *p = buf + 1;; p++) {
+        bool end = *p == '\0';
+        if (*p == '/' || end) {
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+                fprintf(stderr, "pdl %s: cannot create '%s': %s\n", command, buf,
+                        strerror(errno));
+                return false;
+            }
+            if (end)
+                return true;
+            *p = '/';
+        }
+    }
+}
+
+bool cli_make_parent_dirs(const char *command, const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    char *slash = strrchr(buf, '/');
+    while (slash && slash > buf && slash[1] == '\0') { /* "runs/data/" names runs/data */
+        *slash = '\0';
+        slash = strrchr(buf, '/');
+    }
+    if (!slash || slash == buf)
+        return true;
+    *slash = '\0';
+    return cli_make_dirs(command, buf);
 }

@@ -29,6 +29,11 @@ bool cli_parse_float(const char *command, const char *flag, const char *text, do
 /* For "--flag VALUE": returns argv[*i + 1] and advances *i, or NULL with an error when missing. */
 const char *cli_value(const char *command, int argc, char **argv, int *i);
 
+/* mkdir -p path; false with "pdl <command>: cannot create ..." on stderr. */
+bool cli_make_dirs(const char *command, const char *path);
+/* mkdir -p of the folder that holds path (nothing when path has no folder part). */
+bool cli_make_parent_dirs(const char *command, const char *path);
+
 /* JSON values: a quoted, escaped string; a number, or null when it is not finite. */
 void cli_json_string(FILE *out, const char *s);
 void cli_json_number(FILE *out, double value);

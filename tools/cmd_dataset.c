@@ -343,6 +343,8 @@ static int run_create(int argc, char **argv)
                 o.val_pct, o.test_pct);
         return 2;
     }
+    if (!cli_make_parent_dirs(cmd, out))
+        return 1;
     display d;
     display_start(&d, quiet);
     o.progress = show_progress;
@@ -408,6 +410,8 @@ static int run_import(int argc, char **argv)
             test_labels = sl;
         }
     }
+    if (!cli_make_parent_dirs(cmd, out))
+        return 1;
     display d;
     display_start(&d, quiet);
     o.progress = show_progress;

@@ -302,26 +302,6 @@ static bool open_data(const train_args *a, const pdl_net *net, const pdl_data_co
     return true;
 }
 
-/* mkdir -p */
-static bool make_dirs(const char *path)
-{
-    char buf[PATH_SIZE];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        bool end = *p == '\0';
-        if (*p == '/' || end) {
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-                fprintf(stderr, "pdl train: cannot create '%s': %s\n", buf, strerror(errno));
-                return false;
-            }
-            if (end)
-                return true;
-            *p = '/';
-        }
-    }
-}
-
 static void close_line(display *d)
 {
     if (d->line_open)
@@ -588,7 +568,7 @@ int cmd_train(int argc, char **argv)
     else
         default_out(a.model, out_dir, sizeof out_dir);
     a.out = out_dir;
-    if (a.rank == 0 && (!make_dirs(out_dir) || !(d.log = open_log(out_dir, a.resume))))
+    if (a.rank == 0 && (!cli_make_dirs("train", out_dir) || !(d.log = open_log(out_dir, a.resume))))
         goto done;
     snprintf(state_path, sizeof state_path, "%s/state.pdlstate", out_dir);
     snprintf(weights_path, sizeof weights_path, "%s/weights.safetensors", out_dir);

@@ -100,6 +100,9 @@ contains "$tmp/out" '"channels": 1, "height": 5, "width": 4'
 expect 0 "" "$pdl" dataset import-idx mnist2 --train-images idx/train-images-idx3-ubyte.gz \
     --train-labels idx/train-labels-idx1-ubyte.gz --encoding none --quiet
 contains "$tmp/out" "train 12, val 0, test 0"
+# missing parent folders of OUT are created, as mkdir -p would
+expect 0 "" "$pdl" dataset import-idx idx runs/new/mnist --quiet
+[ -s runs/new/mnist/labels.txt ] || fail "import-idx into runs/new/mnist wrote no labels.txt"
 
 # each subcommand has --help
 for sub in create import-idx info mean export; do
