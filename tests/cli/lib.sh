@@ -21,6 +21,14 @@ expect_exit() {
     [ "$got" -eq "$want" ] || fail "'$*' exited $got, expected $want: $(head -c 400 "$tmp/err")"
 }
 
+# expect CODE NEEDLE CMD...: runs CMD, checks the exit code and that NEEDLE is in its stderr.
+expect() {
+    local code=$1 needle=$2
+    shift 2
+    expect_exit "$code" "$@"
+    [ -z "$needle" ] || contains "$tmp/err" "$needle"
+}
+
 contains() { # FILE TEXT
     grep -qF -- "$2" "$1" || fail "$(basename "$1") of the last command lacks '$2'"
 }

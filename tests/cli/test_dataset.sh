@@ -8,14 +8,6 @@ source "$(dirname "$0")/lib.sh" "$@"
 pdl=$(cd "$(dirname "$pdl")" && pwd)/$(basename "$pdl") # the tests run inside $tmp
 cd "$tmp" || exit 1
 
-# expect CODE NEEDLE CMD...: runs CMD, checks the exit code and that NEEDLE is in its stderr.
-expect() {
-    local code=$1 needle=$2
-    shift 2
-    expect_exit "$code" "$@"
-    [ -z "$needle" ] || contains "$tmp/err" "$needle"
-}
-
 python3 - <<'EOF' || fail "making the fixtures"
 import gzip, os, struct
 def ppm(path, w, h, seed):

@@ -5,14 +5,6 @@
 source "$(dirname "$0")/lib.sh" "$@"
 work=$tmp
 
-# expect CODE NEEDLE CMD...: runs CMD, checks the exit code and that NEEDLE is in its stderr.
-expect() {
-    local code=$1 needle=$2
-    shift 2
-    expect_exit "$code" "$@"
-    [ -z "$needle" ] || contains "$tmp/err" "$needle"
-}
-
 mkdir -p "$work/data"
 python3 - "$work" <<'EOF' || fail "making the fixtures"
 import gzip, random, struct, sys
