@@ -3,9 +3,8 @@
  * NCCL-tests does (algbw = bytes / time, busbw = algbw * 2 (N - 1) / N); and training
  * throughput of pdl_train with one worker on all threads, N workers in one process, or one
  * worker per MPI rank. Medians of 5 runs after a warm-up. Not part of the test run.
- * Build (after building libpdl in BUILD, MPI on):
- *   mpicc -std=c17 -O2 -march=native -D_GNU_SOURCE -Iinclude -Isrc bench/allreduce_bench.c \
- *         BUILD/libpdl.a -lprotobuf-c -llmdb -ljpeg -lpng -lz -lm -lpthread -o allreduce_bench
+ * Built by CMake (PDL_BENCH, on by default) as build/bench/allreduce_bench; MPI modes need a
+ * build with MPI.
  * Usage:
  *   allreduce_bench [WORKERS [MAX_MB]]       threads: tree and ring between WORKERS (2) threads
  *   mpirun -np N allreduce_bench [MAX_MB]    MPI: ring, tree and MPI_Allreduce between N ranks

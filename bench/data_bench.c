@@ -6,9 +6,7 @@
  * CPU time, so other load on the machine does not count; each is the median of --runs passes
  * over the records after a warm-up pass. bench/peers/compare_data.sh runs it beside the Python
  * peer (bench/peers/data_peer.py) on the same databases. Not part of the test run.
- * Build (after `cmake --build build --target pdlcore`):
- *   gcc -std=c17 -O2 -D_GNU_SOURCE -Iinclude -Isrc -Ibuild/gen bench/data_bench.c build/libpdl.a \
- *       -o build/data_bench -llmdb -lprotobuf-c -lpng -ljpeg -lz -lm -lpthread
+ * Built by CMake (PDL_BENCH, on by default) as build/bench/data_bench.
  * Usage: data_bench --make IMAGE_FOLDER OUT_FOLDER   (OUT/png and OUT/jpg datasets, 256x256)
  *        data_bench [--runs N] [--threads T] [--json] DATASET...   (each a dataset folder) */
 #include "data/image.h"

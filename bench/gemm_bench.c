@@ -2,9 +2,7 @@
  * the same run: square problems and the shapes of convolution and fully-connected layers, on 1
  * thread and on all, as GFLOP/s (median of --runs samples after a warm-up), % of the machine's
  * measured FMA peak (pdl_machine_peak) and the ratio pdl / OpenBLAS. Not part of the test run.
- * Build (after `cmake --build build --target pdlcore`):
- *   gcc -std=c17 -O2 -D_GNU_SOURCE -Iinclude -Isrc bench/gemm_bench.c build/libpdl.a \
- *       -o build/gemm_bench -lm -lpthread -ldl
+ * Built by CMake (PDL_BENCH, on by default) as build/bench/gemm_bench.
  * Usage: gemm_bench [--threads N] [--runs N] [--best] [--only TEXT] [--isa c|avx2|avx512]
  *   --best reports the highest sample instead of the median (the speed without other load);
  *   --only runs the problems whose description contains TEXT. */

@@ -3,9 +3,7 @@
  * JPEG, as images/s of this process's CPU time (so that other processes on a shared machine
  * count less; median of --runs samples after a warm-up). Not part of the test run; the
  * loader's end-to-end numbers against a peer are bench/data_bench.c's.
- * Build (after `cmake --build build --target pdlcore`):
- *   gcc -std=c17 -O2 -D_GNU_SOURCE -Iinclude -Isrc bench/image_bench.c build/libpdl.a \
- *       -o build/image_bench -lpng -ljpeg -lz -lm -lpthread
+ * Built by CMake (PDL_BENCH, on by default) as build/bench/image_bench.
  * Usage: image_bench [--runs N] */
 #include "core/rng.h"
 #include "data/image.h"

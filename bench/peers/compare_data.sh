@@ -18,23 +18,20 @@ THREADS=${3:-2}
 RUNS=${4:-5}
 PYTHON=${PYTHON:-/usr/bin/python3}
 
-if [ ! -f "$BUILD/libpdl.a" ]; then
-    echo "compare_data: no '$BUILD/libpdl.a' (cmake --build $BUILD --target pdlcore)" >&2
+BENCH="$BUILD/bench/data_bench"
+if [ ! -x "$BENCH" ]; then
+    echo "compare_data: no '$BENCH' (cmake --build $BUILD --target data_bench)" >&2
     exit 2
 fi
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
-gcc -std=c17 -O2 -march=native -D_GNU_SOURCE -I"$ROOT/include" -I"$ROOT/src" -I"$BUILD/gen" \
-    "$ROOT/bench/data_bench.c" "$BUILD/libpdl.a" -o "$OUT/data_bench" \
-    -llmdb -lprotobuf-c -lpng -ljpeg -lz -lm -lpthread
-
 echo "== $COUNT images 256x256, PNG and JPEG datasets"
 "$PYTHON" "$ROOT/bench/peers/data_peer.py" --make-images "$OUT/images" "$COUNT"
-"$OUT/data_bench" --make "$OUT/images" "$OUT"
+"$BENCH" --make "$OUT/images" "$OUT"
 
 echo "== pdl (bench/data_bench.c) and the peer (bench/peers/data_peer.py), $RUNS runs each"
-"$OUT/data_bench" --json --runs "$RUNS" --threads "$THREADS" "$OUT/png" "$OUT/jpg" \
+"$BENCH" --json --runs "$RUNS" --threads "$THREADS" "$OUT/png" "$OUT/jpg" \
     >"$OUT/pdl.json"
 "$PYTHON" "$ROOT/bench/peers/data_peer.py" --json --runs "$RUNS" "$OUT/png" "$OUT/jpg" \
     >"$OUT/peer.json"
