@@ -392,43 +392,42 @@ static void check_layout(const pdl_image *out, uint8_t value, int x0, int y0, in
 
 /* A constant image stays constant in every mode; fill and half_crop put the noise exactly where
  * DIGITS pads, and the noise is pdl_rng's (seed, stream, pixel). */
+/* A constant image resized in mode to 10x10 must show value in the x0, y0, w x h rectangle of
+ * the output and seeded noise around it. */
+typedef struct constant_case {
+    int width, height, channels, value;
+    pdl_resize_mode mode;
+    int out_w, out_h, x0, y0, w, h;
+} constant_case;
+
 static void test_modes_constant(void)
 {
-    pdl_image img, out;
-    CHECK_OK(pdl_image_alloc(&img, 40, 20, 3));
-    memset(img.data, 77, 3 * 40 * 20);
-    uint64_t seed = 5, stream = 9;
-    CHECK_OK(pdl_image_resize(&img, 10, 10, PDL_RESIZE_SQUASH, seed, stream, &out));
-    check_layout(&out, 77, 0, 0, 10, 10, seed, stream);
-    pdl_image_free(&out);
-    CHECK_OK(pdl_image_resize(&img, 10, 10, PDL_RESIZE_CROP, seed, stream, &out));
-    check_layout(&out, 77, 0, 0, 10, 10, seed, stream);
-    pdl_image_free(&out);
-    /* fill: width ratio 4 > height ratio 2; height round(20 / 4) = 5, made 6 so that the
-     * padding 10 - 6 splits evenly: rows 2..7 are the image */
-    CHECK_OK(pdl_image_resize(&img, 10, 10, PDL_RESIZE_FILL, seed, stream, &out));
-    check_layout(&out, 77, 0, 2, 10, 6, seed, stream);
-    pdl_image_free(&out);
-    /* half_crop: mean ratio 3; 40 / 3 -> 13 wide (cropped to 10), 20 / 3 -> 7 high, made 8:
-     * rows 1..8 */
-    CHECK_OK(pdl_image_resize(&img, 10, 10, PDL_RESIZE_HALF_CROP, seed, stream, &out));
-    check_layout(&out, 77, 0, 1, 10, 8, seed, stream);
-    pdl_image_free(&out);
-    pdl_image_free(&img);
-    /* tall: the same on the other axis; 20x40 -> 10x10 fill: columns 2..7 */
-    CHECK_OK(pdl_image_alloc(&img, 20, 40, 1));
-    memset(img.data, 200, 800);
-    CHECK_OK(pdl_image_resize(&img, 10, 10, PDL_RESIZE_FILL, seed, stream, &out));
-    check_layout(&out, 200, 2, 0, 6, 10, seed, stream);
-    pdl_image_free(&out);
-    CHECK_OK(pdl_image_resize(&img, 10, 10, PDL_RESIZE_HALF_CROP, seed, stream, &out));
-    check_layout(&out, 200, 1, 0, 8, 10, seed, stream);
-    pdl_image_free(&out);
-    /* the same aspect ratio: every mode is a squash, no noise */
-    CHECK_OK(pdl_image_resize(&img, 5, 10, PDL_RESIZE_FILL, seed, stream, &out));
-    check_layout(&out, 200, 0, 0, 5, 10, seed, stream);
-    pdl_image_free(&out);
-    pdl_image_free(&img);
+    static const constant_case cases[] = {
+        {40, 20, 3, 77, PDL_RESIZE_SQUASH, 10, 10, 0, 0, 10, 10},
+        {40, 20, 3, 77, PDL_RESIZE_CROP, 10, 10, 0, 0, 10, 10},
+        /* fill: width ratio 4 > height ratio 2; height round(20 / 4) = 5, made 6 so that the
+         * padding 10 - 6 splits evenly: rows 2..7 are the image */
+        {40, 20, 3, 77, PDL_RESIZE_FILL, 10, 10, 0, 2, 10, 6},
+        /* half_crop: mean ratio 3; 40 / 3 -> 13 wide (cropped to 10), 20 / 3 -> 7 high, made 8:
+         * rows 1..8 */
+        {40, 20, 3, 77, PDL_RESIZE_HALF_CROP, 10, 10, 0, 1, 10, 8},
+        /* tall: the same on the other axis; 20x40 -> 10x10 fill: columns 2..7 */
+        {20, 40, 1, 200, PDL_RESIZE_FILL, 10, 10, 2, 0, 6, 10},
+        {20, 40, 1, 200, PDL_RESIZE_HALF_CROP, 10, 10, 1, 0, 8, 10},
+        /* the same aspect ratio: every mode is a squash, no noise */
+        {20, 40, 1, 200, PDL_RESIZE_FILL, 5, 10, 0, 0, 5, 10},
+    };
+    const uint64_t seed = 5, stream = 9;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const constant_case *t = &cases[c];
+        pdl_image img, out;
+        CHECK_OK(pdl_image_alloc(&img, t->width, t->height, t->channels));
+        memset(img.data, t->value, (size_t)(t->channels * t->width * t->height));
+        CHECK_OK(pdl_image_resize(&img, t->out_w, t->out_h, t->mode, seed, stream, &out));
+        check_layout(&out, (uint8_t)t->value, t->x0, t->y0, t->w, t->h, seed, stream);
+        pdl_image_free(&out);
+        pdl_image_free(&img);
+    }
 }
 
 /* The same (seed, stream) gives the same bits; another seed other noise. */

@@ -122,3 +122,14 @@ bool cli_make_parent_dirs(const char *command, const char *path)
     *slash = '\0';
     return cli_make_dirs(command, buf);
 }
+
+bool cli_positional(const char *command, const char *arg, const char **slots[], int n)
+{
+    for (int i = 0; arg[0] != '-' && i < n; i++)
+        if (!*slots[i]) {
+            *slots[i] = arg;
+            return true;
+        }
+    fprintf(stderr, "pdl %s: unexpected argument '%s'\n", command, arg);
+    return false;
+}

@@ -29,6 +29,9 @@ bool cli_parse_float(const char *command, const char *flag, const char *text, do
 /* For "--flag VALUE": returns argv[*i + 1] and advances *i, or NULL with an error when missing. */
 const char *cli_value(const char *command, int argc, char **argv, int *i);
 
+/* Stores the positional argument arg in the first of *slots[0..n) that is still NULL; false,
+ * with "unexpected argument" on stderr, when arg looks like an option or every slot is taken. */
+bool cli_positional(const char *command, const char *arg, const char **slots[], int n);
 /* mkdir -p path; false with "pdl <command>: cannot create ..." on stderr. */
 bool cli_make_dirs(const char *command, const char *path);
 /* mkdir -p of the folder that holds path (nothing when path has no folder part). */

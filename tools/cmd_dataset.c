@@ -322,11 +322,8 @@ static int run_create(int argc, char **argv)
             if (!(value = cli_value(cmd, argc, argv, &i)))
                 return 2;
             *(arg[2] == 'v' ? &o.val_input : arg[2] == 't' ? &o.test_input : &o.root) = value;
-        } else if (arg[0] == '-' || (input && out)) {
-            fprintf(stderr, "pdl %s: unexpected argument '%s'\n", cmd, arg);
+        } else if (!cli_positional(cmd, arg, (const char **[]){&input, &out}, 2)) {
             return 2;
-        } else {
-            *(input ? &out : &input) = arg;
         }
     }
     if (!input || !out) {
@@ -381,11 +378,8 @@ static int run_import(int argc, char **argv)
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
             fputs(import_usage, stdout);
             return 0;
-        } else if (arg[0] == '-' || (dir && out)) {
-            fprintf(stderr, "pdl %s: unexpected argument '%s'\n", cmd, arg);
+        } else if (!cli_positional(cmd, arg, (const char **[]){&out, &dir}, 2)) {
             return 2;
-        } else {
-            *(out ? &dir : &out) = arg;
         }
     }
     if (dir) { /* two positionals: DIR OUT */
@@ -450,12 +444,9 @@ static bool parse_one_path(const char *cmd, const char *usage, int argc, char **
             return false;
         } else if (!strcmp(argv[i], "--json")) {
             *json = true;
-        } else if (argv[i][0] == '-' || *path) {
-            fprintf(stderr, "pdl %s: unexpected argument '%s'\n", cmd, argv[i]);
+        } else if (!cli_positional(cmd, argv[i], (const char **[]){path}, 1)) {
             *rc = 2;
             return false;
-        } else {
-            *path = argv[i];
         }
     }
     if (!*path) {
@@ -660,11 +651,8 @@ static int run_mean(int argc, char **argv)
         } else if (!strcmp(arg, "--out")) {
             if (!(out = cli_value(cmd, argc, argv, &i)))
                 return 2;
-        } else if (arg[0] == '-' || path) {
-            fprintf(stderr, "pdl %s: unexpected argument '%s'\n", cmd, arg);
+        } else if (!cli_positional(cmd, arg, (const char **[]){&path}, 1)) {
             return 2;
-        } else {
-            path = arg;
         }
     }
     if (!path || (write && out)) {
@@ -724,11 +712,8 @@ static int run_export(int argc, char **argv)
             if (!(value = cli_value(cmd, argc, argv, &i)) ||
                 !cli_parse_int(cmd, arg, value, 1, INT64_MAX, &limit))
                 return 2;
-        } else if (arg[0] == '-' || (path && dir)) {
-            fprintf(stderr, "pdl %s: unexpected argument '%s'\n", cmd, arg);
+        } else if (!cli_positional(cmd, arg, (const char **[]){&path, &dir}, 2)) {
             return 2;
-        } else {
-            *(path ? &dir : &path) = arg;
         }
     }
     if (!path || !dir) {

@@ -61,13 +61,8 @@ static int parse_args(int argc, char **argv, test_args *a)
                 return 2;
         } else if (!strcmp(arg, "--json")) {
             a->json = true;
-        } else if (arg[0] == '-' || (a->weights && a->model)) {
-            fprintf(stderr, "pdl test: unexpected argument '%s'\n", arg);
+        } else if (!cli_positional("test", arg, (const char **[]){&a->weights, &a->model}, 2)) {
             return 2;
-        } else if (!a->weights) {
-            a->weights = arg;
-        } else {
-            a->model = arg;
         }
     }
     if (!a->weights) {

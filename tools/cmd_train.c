@@ -245,11 +245,8 @@ static int parse_args(int argc, char **argv, train_args *a)
             a->resume = true;
         } else if (!strcmp(arg, "--quiet")) {
             a->quiet = true;
-        } else if (arg[0] == '-' || a->model) {
-            fprintf(stderr, "pdl train: unexpected argument '%s'\n", arg);
+        } else if (!cli_positional("train", arg, (const char **[]){&a->model}, 1)) {
             return 2;
-        } else {
-            a->model = arg;
         }
     }
     bool explicit_files = a->train_images || a->train_labels || a->val_images || a->val_labels;
